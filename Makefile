@@ -1,0 +1,41 @@
+# Two commands a new user needs: `make demo` and `make test`. Both set up first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BUILDER:= $(VENV)/bin/builder
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= out/demo
+
+.PHONY: setup dot demo test bench schema clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Graphviz's `dot` renders diagrams; install it when we can (root + apt), else say how.
+dot:
+	@if command -v dot >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Graphviz (dot) with apt-get"; \
+	  (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "could not install Graphviz; run: sudo apt-get install graphviz"; \
+	else echo "Graphviz's dot is missing; install it with: sudo apt-get install graphviz  (macOS: brew install graphviz)"; fi
+
+setup: $(STAMP) dot
+
+demo: setup
+	@mkdir -p $(OUT)
+	$(BUILDER) validate specs/lenet.yaml
+	@echo "demo outputs are in $(OUT)/"
+
+test: setup
+	$(PY) -m pytest -q -n 2
+
+bench: setup
+	$(PY) bench/validate_speed.py
+
+schema: setup
+	$(BUILDER) schema
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,49 @@
+"""builder: declarative neural networks from YAML specs, compiled to Keras 3.
+
+The data flows one way, one module per stage:
+
+    load -> parse -> resolve -> compile -> train
+                            \\-> render
+
+`import builder` stays light (no Keras, no TensorFlow) so that `builder
+validate` and `builder --help` start fast. builder's own Keras layers are
+registered the moment Keras is imported (or at once, if it already is), so
+`keras.models.load_model` reopens a saved model after a plain `import builder`.
+"""
+
+import importlib.abc
+import importlib.util
+import sys
+
+__version__ = "0.1.0"
+
+
+def _register_layers() -> None:
+    import builder.layers  # noqa: F401  (registration happens at definition)
+
+
+class _RegisterOnKerasImport(importlib.abc.MetaPathFinder):
+    """Registers builder's layers right after `keras` finishes importing."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            sys.modules[name] = module
+            _register_layers()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_layers()
+elif not any(isinstance(f, _RegisterOnKerasImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterOnKerasImport())

@@ -1,0 +1,73 @@
+"""The layer catalogue: what layer types a spec may name, and their arguments.
+
+Read from `schemas/keras_layers.json` (written by `builder catalogue`, see
+`builder.catalog_gen`), so that validation knows every Keras constructor
+signature without importing Keras.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "schemas" / "keras_layers.json"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer type: its family, constructor arguments and call arguments."""
+
+    name: str
+    family: str
+    many_inputs: bool
+    input_arg: str | None
+    args: dict           # name -> {"required": True} | {"default": v} | {"default_text": s}, "kind"?
+    call: dict           # call-time arguments other than the main input
+    summary: str
+
+    @property
+    def required_args(self) -> list[str]:
+        return [n for n, a in self.args.items() if a.get("required")]
+
+    @property
+    def tensor_call_args(self) -> list[str]:
+        """Call arguments that take tensors (`key`, `initial_state`, masks)."""
+        return [n for n, a in self.call.items()
+                if n != "training" and not isinstance(a.get("default"), bool)]
+
+    @property
+    def flag_call_args(self) -> list[str]:
+        """Call arguments that take a plain boolean (`use_causal_mask`, ...)."""
+        return [n for n, a in self.call.items() if isinstance(a.get("default"), bool) and n != "training"]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    keras_version: str
+    layers: dict
+    aliases: dict
+    excluded: dict
+    names: dict
+    optimizers: dict
+
+    def layer(self, name: str) -> LayerInfo | None:
+        name = self.aliases.get(name, name)
+        entry = self.layers.get(name)
+        if entry is None:
+            return None
+        return LayerInfo(name=name, family=entry["family"], many_inputs=entry["many_inputs"],
+                         input_arg=entry["input_arg"], args=entry["args"], call=entry["call"],
+                         summary=entry.get("summary", ""))
+
+    @property
+    def layer_names(self) -> list[str]:
+        return sorted(self.layers) + sorted(self.aliases)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    data = json.loads(CATALOG_PATH.read_text())
+    return Catalog(keras_version=data["keras_version"], layers=data["layers"], aliases=data["aliases"],
+                   excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"])

@@ -1,0 +1,142 @@
+"""The `builder` command line: one small function per command, the work done by the library.
+
+A `SpecError` becomes `file:line:col: error: message` lines on stderr and exit
+code 1 here, at the edge, and nowhere else. Commands that need Keras import it
+inside the command, so `builder --help` and `builder validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from builder import __version__
+from builder.errors import Location, Problem, SpecError, problems_to_json
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict:
+    """`--set name=value` pairs; values read as YAML 1.2 scalars (`8` is a number)."""
+    from builder.load import resolve_plain_scalar
+
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE. Received: {pair!r}", param_hint="--set")
+        overrides[name.strip()] = resolve_plain_scalar(value.strip())
+    return overrides
+
+
+def load_graph(path: str, overrides: dict):
+    """load -> parse -> resolve one spec file."""
+    from builder.load import load
+    from builder.parse import parse
+    from builder.resolve import resolve
+
+    document = load(path)
+    return resolve(parse(document), document, overrides)
+
+
+def report(problems: list[Problem]) -> None:
+    for problem in problems:
+        click.echo(problem.format(), err=True)
+
+
+def fail(error: SpecError) -> None:
+    report(error.problems)
+    count = len(error.errors)
+    click.echo(f"{count} error{'s' * (count != 1)}", err=True)
+    sys.exit(1)
+
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+                          help="Override a spec parameter (repeatable).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="builder")
+def main() -> None:
+    """Declarative neural networks: YAML specs validated, drawn, compiled to Keras and trained."""
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints every problem as a list, for editors and tools.")
+@set_option
+def validate(specs: tuple[str, ...], fmt: str, overrides: tuple[str, ...]) -> None:
+    """Check spec files: YAML, keys, types, layer arguments, references, cycles."""
+    values = parse_overrides(overrides)
+    results, failed = [], False
+    for path in specs:
+        try:
+            graph = load_graph(path, values)
+            problems = graph.warnings
+            summary = f"{path}: ok ({graph.node_count()} nodes in {len(graph.models)} " \
+                      f"model{'s' * (len(graph.models) != 1)})"
+        except SpecError as error:
+            problems, summary, failed = error.problems, None, True
+        results.append({"file": path, "ok": summary is not None, "problems": [p.to_dict() for p in problems]})
+        if fmt == "text":
+            report(problems)
+            if summary:
+                click.echo(summary)
+    if fmt == "json":
+        click.echo(json.dumps(results, indent=2))
+    elif failed:
+        count = sum(1 for r in results for p in r["problems"] if p["severity"] == "error")
+        click.echo(f"{count} error{'s' * (count != 1)}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write it (default: schemas/spec.schema.json of this checkout).")
+@click.option("--check", is_flag=True, help="Exit 1 if the written schema differs from the models.")
+def schema(output: str | None, check: bool) -> None:
+    """Write the spec's JSON Schema, generated from the pydantic models."""
+    from builder import schema as schema_module
+
+    path = Path(output) if output else schema_module.SCHEMA_PATH
+    text = schema_module.schema_text()
+    if check:
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            click.echo(f"{path} is out of date: run `builder schema`", err=True)
+            sys.exit(1)
+        click.echo(f"{path} is up to date")
+        return
+    path.write_text(text)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+def catalogue() -> None:
+    """Regenerate schemas/keras_layers.json from the installed Keras (imports Keras)."""
+    from builder import catalog_gen
+
+    click.echo(f"wrote {catalog_gen.write()}")
+
+
+@main.command()
+@click.argument("family", required=False)
+def layers(family: str | None) -> None:
+    """List the layer types a spec may name, by family."""
+    from builder.catalog import catalog
+
+    cat = catalog()
+    by_family: dict[str, list[str]] = {}
+    for name in sorted(cat.layers):
+        by_family.setdefault(cat.layers[name]["family"], []).append(name)
+    if family and family not in by_family:
+        raise click.BadParameter(f"no family {family!r}; families: {', '.join(sorted(by_family))}")
+    for fam in sorted(by_family):
+        if family in (None, fam):
+            click.echo(f"{fam}: {', '.join(by_family[fam])}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,728 @@
+"""Stage 3, resolve: `Spec` -> `Graph`, with blocks expanded and every reference checked.
+
+What happens here, in order:
+
+1. parameters: `${name}` and `${expression}` (+ - * / // % over numbers and
+   parameter names, parsed with `ast`, never evaluated as Python) are filled in
+   from `--set` overrides, spec `params`, and block parameters;
+2. expansion: block instances (and their repeats) become plain nodes whose ids
+   are qualified by the instance (`stage1_2.conv_a`); each node remembers the
+   block instances it sits in, for diagrams;
+3. references: ids, `block.node`, `$input`, `node[k]`, and relative `-1` are
+   resolved; unknown names get a did-you-mean;
+4. graph checks: duplicate ids, cycles (with their path), merges of one input,
+   several inputs into a one-input layer, unused inputs, unreachable nodes
+   (a warning), and resource limits on the expanded size.
+
+Public entry point: `resolve(spec, document, overrides)` -> `Graph`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder.catalog import catalog
+from builder.errors import Location, Problem, SpecError, did_you_mean, show
+from builder.load import Document
+from builder.parse import check_layer, has_placeholder
+from builder.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec
+
+MAX_NODES = 100_000
+MAX_BLOCK_DEPTH = 16
+
+
+# --- the graph ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a node's output (`index` picks one output of several)."""
+
+    node: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.node if self.index is None else f"{self.node}[{self.index}]"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One block instance a node sits in."""
+
+    id: str                 # qualified instance id, e.g. "stage1_2"
+    block: str              # the block's name
+    params: tuple           # ((name, value), ...) as used by this instance
+    repeat: int = 1         # which repeat this is (1-based)
+    repeats: int = 1        # how many repeats the use asked for
+    group: str = ""         # the id shared by all repeats of one use
+    location: Location = field(default_factory=Location)
+
+
+@dataclass
+class Node:
+    """One node of a model graph: an input, a layer, or a call to another model."""
+
+    id: str
+    op: str                                  # "input", "layer" or "model"
+    type: str                                # layer type, model name, or "Input"
+    args: dict                               # layer constructor args; shape/dtype for inputs
+    inputs: tuple = ()                       # positional Refs
+    kwargs: dict = field(default_factory=dict)  # keyword tensor inputs: name -> Ref | tuple[Ref]
+    call: dict = field(default_factory=dict)     # boolean call flags
+    scopes: tuple = ()                       # enclosing Scopes, outermost first
+    location: Location = field(default_factory=Location)
+    family: str = "input"
+
+    @property
+    def sources(self) -> list[Ref]:
+        refs = list(self.inputs)
+        for value in self.kwargs.values():
+            refs.extend(value if isinstance(value, tuple) else (value,))
+        return refs
+
+
+@dataclass
+class ModelGraph:
+    name: str
+    inputs: list[str]
+    nodes: dict[str, Node]                   # topological order
+    outputs: list[Ref]
+    location: Location = field(default_factory=Location)
+
+
+@dataclass
+class Graph:
+    """A resolved spec: every model as a DAG of plain nodes."""
+
+    name: str
+    file: str
+    models: dict[str, ModelGraph]            # dependencies first
+    spec: Spec
+    params: dict
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def main(self) -> str:
+        """The model that trains (or the last model when the spec does not say)."""
+        if self.spec.train is not None and self.spec.train.model:
+            return self.spec.train.model
+        return list(self.models)[-1]
+
+    def node_count(self) -> int:
+        return sum(len(m.nodes) for m in self.models.values())
+
+
+# --- parameter expressions --------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
+_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+
+
+class _ExprError(Exception):
+    pass
+
+
+def evaluate(expression: str, params: dict, used: set) -> Any:
+    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses."""
+    text = expression.strip()
+    if len(text) > 200:
+        raise _ExprError("an expression is at most 200 characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise _ExprError(f"cannot read the expression {show(text)}") from None
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in params:
+                hint = did_you_mean(node.id, sorted(params))
+                raise _ExprError(f"unknown parameter {show(node.id)}" + (f" ({hint})" if hint else ""))
+            used.add(node.id)
+            return params[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = walk(node.operand)
+            _number(value, text)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            left, right = walk(node.left), walk(node.right)
+            _number(left, text)
+            _number(right, text)
+            if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+                raise _ExprError(f"division by zero in {show(text)}")
+            result = _OPS[type(node.op)](left, right)
+            if abs(result) > 2**53:
+                raise _ExprError(f"{show(text)} is too large")
+            return result
+        raise _ExprError(f"only numbers, parameter names and + - * / // % are allowed. Received: {show(text)}")
+
+    return walk(tree)
+
+
+def _number(value, text):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _ExprError(f"arithmetic needs numbers; {show(text)} uses {show(value)}")
+
+
+def substitute(value: Any, params: dict, used: set) -> Any:
+    """Fill `${...}` in a value (recursively); a lone placeholder keeps the parameter's type."""
+    if isinstance(value, str) and "${" in value:
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole:
+            return evaluate(whole.group(1), params, used)
+        return _PLACEHOLDER.sub(lambda m: str(evaluate(m.group(1), params, used)), value)
+    if isinstance(value, list):
+        return [substitute(v, params, used) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, params, used) for k, v in value.items()}
+    return value
+
+
+def placeholder_names(value: Any) -> set[str]:
+    """Parameter names a value mentions in `${...}`."""
+    names: set[str] = set()
+    if isinstance(value, str):
+        for match in _PLACEHOLDER.finditer(value):
+            names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", match.group(1)))
+    elif isinstance(value, list):
+        for v in value:
+            names |= placeholder_names(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            names |= placeholder_names(v)
+    return names
+
+
+def snake(name: str) -> str:
+    """Keras' own rule for default layer names: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# --- expansion ------------------------------------------------------------------------------------
+
+_REF = re.compile(r"^(\$?)([A-Za-z_][A-Za-z0-9_.]*)(?:\[([0-9]+)\])?$")
+
+
+@dataclass
+class _Pending:
+    """A node whose named references wait until every id of the model is known."""
+
+    node: Node
+    raw_inputs: Any
+    names: dict          # the scope's local names -> qualified ids (shared, filled as we go)
+    block_inputs: dict   # "$name" -> Ref
+    sequence: list       # Refs of the scope so far, for relative references
+    position: int        # len(sequence) when the node was declared
+    path: tuple          # raw path of the node, for locations
+
+
+class _Expander:
+    def __init__(self, spec: Spec, document: Document, params: dict):
+        self.spec = spec
+        self.doc = document
+        self.params = params
+        self.problems: list[Problem] = []
+        self.used_spec_params: set = set()
+
+    def loc(self, path: tuple, key: bool = False) -> Location:
+        return self.doc.locate(path, key)
+
+    def error(self, path, message, hint=None, node=None, key=False):
+        self.problems.append(Problem(self.loc(path, key), message, hint, node=node))
+
+    # -- one model
+    def model(self, name: str, model: ModelSpec, path: tuple, model_names: set) -> ModelGraph | None:
+        self.nodes: dict[str, Node] = {}
+        self.pending: list[_Pending] = []
+        self.counters: dict[tuple, int] = {}
+        self.model_names = model_names
+        self.model_name = name
+        self.model_deps: set = set()
+        self.aliases: dict[str, Ref] = {}   # block instance ids -> the instance's output
+        names: dict[str, Ref] = {}
+        sequence: list[Ref] = []
+        inputs = []
+        for input_name, spec_input in model.inputs.items():
+            shape = []
+            for i, dim in enumerate(spec_input.shape):
+                value = self.subst(dim, self.params, path + ("inputs", input_name, "shape", i), input_name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                    self.error(path + ("inputs", input_name, "shape", i),
+                               f"expected a positive integer or null. Received: shape[{i}]={show(value)}")
+                shape.append(value)
+            node = Node(id=input_name, op="input", type="Input", args={"shape": shape, "dtype": spec_input.dtype},
+                        location=self.loc(path + ("inputs", input_name), key=True), family="input")
+            self.add(node, path + ("inputs", input_name))
+            names[input_name] = Ref(input_name)
+            inputs.append(input_name)
+        if len(inputs) == 1:
+            sequence.append(Ref(inputs[0]))
+        last = self.layers(model.layers, path + ("layers",), (), self.params, names, {}, sequence, 0, ())
+        outputs = self.outputs(model.outputs, path, names, last)
+        self.link()
+        return self.finish(name, inputs, outputs, path)
+
+    def add(self, node: Node, path: tuple) -> None:
+        if node.id in self.nodes:
+            first = self.nodes[node.id].location
+            self.error(path, f"duplicate id {show(node.id)} (first at line {first.line})", node=node.id)
+            return
+        self.nodes[node.id] = node
+        if len(self.nodes) > MAX_NODES:
+            raise SpecError.single(self.loc(path), f"the model expands to more than {MAX_NODES:,} nodes (limit "
+                                                   "MAX_NODES); check repeat counts")
+
+    def auto_id(self, prefix: str, base: str) -> str:
+        key = (prefix, base)
+        self.counters[key] = self.counters.get(key, 0) + 1
+        return f"{base}_{self.counters[key]}"
+
+    def subst(self, value, params, path, node=None):
+        if not has_placeholder(value):
+            return value
+        used: set = set()
+        try:
+            result = substitute(value, params, used)
+        except _ExprError as exc:
+            self.error(path, str(exc), node=node)
+            return None
+        self.used_spec_params |= used
+        return result
+
+    # -- a list of layers in one scope
+    def layers(self, items, path, scopes, params, names, block_inputs, sequence, depth, block_stack) -> Ref | None:
+        prefix = "".join(s.id + "." for s in scopes[-1:])
+        last = sequence[-1] if sequence else None
+        for i, item in enumerate(items):
+            item_path = path + (i,)
+            if isinstance(item, BlockNode):
+                last = self.block_use(item, item_path, scopes, params, names, block_inputs, sequence, depth,
+                                      block_stack, prefix)
+            else:
+                last = self.layer(item, item_path, scopes, params, names, block_inputs, sequence, prefix)
+            if last is not None:
+                sequence.append(last)
+        return last
+
+    def layer(self, item, path, scopes, params, names, block_inputs, sequence, prefix) -> Ref | None:
+        if isinstance(item, ModelNode):
+            local = item.id or self.auto_id(prefix, snake(item.model))
+            op, type_name, args, family, call = "model", item.model, {}, "model", {}
+            if item.model not in self.model_names:
+                self.error(path + ("model",), f"unknown model {show(item.model)}",
+                           did_you_mean(item.model, sorted(self.model_names)), node=local)
+            elif item.model == self.model_name:
+                self.error(path + ("model",), f"model {show(item.model)} cannot call itself", node=local)
+            self.model_deps.add(item.model)
+        else:
+            info = catalog().layer(item.type)
+            local = item.id or self.auto_id(prefix, snake(info.name if info else item.type))
+            op, type_name = "layer", info.name if info else item.type
+            family = info.family if info else "other"
+            call = dict(item.call or {})
+            raw_args = item.args
+            args = self.subst(raw_args, params, path, prefix + local) or {}
+            if has_placeholder(raw_args) and info is not None:
+                for problem in check_layer({"type": item.type, **args}, self.doc.locate, path):
+                    self.problems.append(Problem(problem.location, f"node {show(prefix + local)}: {problem.message}",
+                                                 problem.hint, node=prefix + local))
+        qualified = prefix + local
+        if local in names:
+            first = self.nodes.get(names[local].node)
+            where = f" (first at line {first.location.line})" if first else ""
+            self.error(path + ("id",) if item.id else path, f"duplicate id {show(local)}{where}", node=qualified)
+            return None
+        names[local] = Ref(qualified)
+        node = Node(id=qualified, op=op, type=type_name, args=args, call=call, scopes=scopes,
+                    location=self.loc(path), family=family)
+        self.add(node, path)
+        self.pending.append(_Pending(node, item.inputs, names, block_inputs, sequence, len(sequence), path))
+        return Ref(qualified)
+
+    def block_use(self, item: BlockNode, path, scopes, params, names, block_inputs, sequence, depth,
+                  block_stack, prefix) -> Ref | None:
+        block = self.spec.blocks.get(item.block)
+        if block is None:
+            self.error(path + ("block",), f"unknown block {show(item.block)}",
+                       did_you_mean(item.block, sorted(self.spec.blocks)) or
+                       ("define it under `blocks:`" if not self.spec.blocks else None))
+            return None
+        if item.block in block_stack:
+            chain = " -> ".join(block_stack + (item.block,))
+            self.error(path + ("block",), f"block {show(item.block)} uses itself ({chain})")
+            return None
+        if depth >= MAX_BLOCK_DEPTH:
+            self.error(path, f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels (limit MAX_BLOCK_DEPTH)")
+            return None
+        repeat = self.subst(item.repeat, params, path + ("repeat",))
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
+            self.error(path + ("repeat",), f"expected an integer from 1 to 1000. Received: repeat={show(repeat)}")
+            return None
+        per_repeat = item.per_repeat or []
+        if len(per_repeat) > repeat:
+            self.error(path + ("per_repeat",), f"per_repeat has {len(per_repeat)} items for {repeat} repeats")
+        if repeat > 1 and len(block.inputs) > 1:
+            self.error(path + ("repeat",), f"block {show(item.block)} has {len(block.inputs)} inputs; only "
+                                           "one-input blocks can repeat")
+            return None
+        declared = block.params
+        for key in list(item.with_) + [k for override in per_repeat for k in override]:
+            if key not in declared:
+                where = path + ("with", key) if key in item.with_ else path + ("per_repeat",)
+                self.error(where, f"block {show(item.block)} has no parameter {show(key)}",
+                           did_you_mean(key, sorted(declared)) or f"it takes: {', '.join(sorted(declared)) or 'none'}",
+                           key=key in item.with_)
+        local = item.id or self.auto_id(prefix, item.block)
+        group = prefix + local
+        if local in names:
+            self.error(path + ("id",) if item.id else path, f"duplicate id {show(local)}")
+            return None
+        # what the first repeat reads
+        entry = self.block_entry(item, block, path, names, block_inputs, sequence, group)
+        if entry is None:
+            return None
+        out = None
+        for r in range(1, repeat + 1):
+            values = dict(item.with_)
+            if r <= len(per_repeat):
+                values.update(per_repeat[r - 1])
+            values = {k: self.subst(v, params, path + ("with", k)) for k, v in values.items() if k in declared}
+            missing = [k for k, default in declared.items() if default is None and k not in values]
+            if missing:
+                self.error(path, f"block {show(item.block)} needs the parameter{'s' * (len(missing) > 1)} "
+                                 f"{', '.join(map(show, missing))}", "give it under `with:`")
+                return None
+            inner_params = {**self.params, **{k: v for k, v in declared.items() if v is not None}, **values}
+            instance = local if repeat == 1 else f"{local}_{r}"
+            qualified = prefix + instance
+            scope = Scope(id=qualified, block=item.block, params=tuple(sorted(
+                (k, v) for k, v in inner_params.items() if k in declared)), repeat=r, repeats=repeat,
+                group=group, location=self.loc(path))
+            inner_names: dict[str, Ref] = {}
+            inner_inputs = dict(zip(("$" + n for n in block.inputs), entry))
+            inner_sequence = [entry[0]]
+            last = self.layers(block.layers, ("blocks", item.block, "layers"), scopes + (scope,), inner_params,
+                               inner_names, inner_inputs, inner_sequence, depth + 1, block_stack + (item.block,))
+            out = self.block_output(block, item.block, inner_names, inner_inputs, last)
+            if out is None:
+                return None
+            if repeat > 1:
+                names[instance] = out
+                self.aliases[qualified] = out
+            entry = [out]
+        names[local] = out
+        self.aliases[group] = out
+        return out
+
+    def block_entry(self, item, block, path, names, block_inputs, sequence, group) -> list[Ref] | None:
+        raw = item.inputs
+        if raw is None:
+            if not sequence:
+                self.error(path, f"block instance {show(group)} has no input: give `inputs`")
+                return None
+            raw = [-1]
+        if isinstance(raw, dict):
+            unknown = [k for k in raw if k not in block.inputs]
+            if unknown:
+                self.error(path + ("inputs", unknown[0]), f"block {show(item.block)} has no input {show(unknown[0])}",
+                           f"its inputs are: {', '.join(block.inputs)}", key=True)
+                return None
+            raw = [raw.get(name) for name in block.inputs]
+        elif not isinstance(raw, list):
+            raw = [raw]
+        if len(raw) != len(block.inputs):
+            self.error(path + ("inputs",), f"block {show(item.block)} takes {len(block.inputs)} input"
+                                           f"{'s' * (len(block.inputs) > 1)} ({', '.join(block.inputs)}); got {len(raw)}")
+            return None
+        refs = []
+        for i, r in enumerate(raw):
+            ref = self.lookup(r, names, block_inputs, sequence, len(sequence), path + ("inputs",), group)
+            if ref is None:
+                return None
+            refs.append(ref)
+        return refs
+
+    def block_output(self, block, block_name, inner_names, inner_inputs, last) -> Ref | None:
+        if block.output is None:
+            return last
+        target = block.output
+        if isinstance(target, str):
+            match = _REF.match(target)
+            name, index = match.group(2), match.group(3)
+            if target.startswith("$"):
+                return inner_inputs.get(target)
+            if name in inner_names:
+                found = inner_names[name]
+                return found if index is None else Ref(found.node, int(index))
+            self.error(("blocks", block_name, "output"), f"block {show(block_name)}: output {show(target)} "
+                       "names no node of the block", did_you_mean(name, sorted(inner_names)))
+            return None
+        self.error(("blocks", block_name, "output"), "a block's output names a node of the block")
+        return None
+
+    # -- references
+    def lookup(self, raw, names, block_inputs, sequence, position, path, node_id) -> Ref | None:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            back = position + raw
+            if back < 0:
+                self.error(path, f"node {show(node_id)}: input {raw} reaches before the first node",
+                           node=node_id)
+                return None
+            return sequence[back]
+        match = _REF.match(raw) if isinstance(raw, str) else None
+        if match is None:
+            self.error(path, f"node {show(node_id)}: cannot read the reference {show(raw)}", node=node_id)
+            return None
+        dollar, name, index = match.groups()
+        index = int(index) if index is not None else None
+        if dollar:
+            ref = block_inputs.get("$" + name)
+            if ref is None:
+                known = sorted(k for k in block_inputs)
+                self.error(path, f"node {show(node_id)}: {show(raw)} is not an input of this block"
+                           if block_inputs else f"node {show(node_id)}: {show(raw)} can only be used inside a block",
+                           did_you_mean(raw, known) if known else None, node=node_id)
+                return None
+            return ref if index is None else Ref(ref.node, index)
+        target = names.get(name) or self.aliases.get(name)
+        if target is None and name in self.nodes:
+            target = Ref(name)
+        if target is None:
+            known = sorted(set(names) | set(self.nodes) | set(self.aliases))
+            self.error(path, f"node {show(node_id)} reads {show(raw)}, which is not a node or input",
+                       did_you_mean(name, known), node=node_id)
+            return None
+        return target if index is None else Ref(target.node, index)
+
+    def link(self) -> None:
+        for p in self.pending:
+            node = p.node
+            raw = p.raw_inputs
+            if raw is None:
+                if p.position == 0:
+                    self.error(p.path, f"node {show(node.id)} has no input: give `inputs`"
+                               + (" (the model has several inputs)" if not p.sequence else ""), node=node.id)
+                    continue
+                node.inputs = (p.sequence[p.position - 1],)
+                continue
+            if isinstance(raw, dict):
+                kwargs = {}
+                for key, value in raw.items():
+                    values = value if isinstance(value, list) else [value]
+                    refs = tuple(self.lookup(v, p.names, p.block_inputs, p.sequence, p.position,
+                                             p.path + ("inputs", key), node.id) for v in values)
+                    if None in refs:
+                        continue
+                    kwargs[key] = refs if isinstance(value, list) else refs[0]
+                self.keyword_inputs(node, kwargs, p.path)
+                continue
+            values = raw if isinstance(raw, list) else [raw]
+            refs = [self.lookup(v, p.names, p.block_inputs, p.sequence, p.position, p.path + ("inputs",), node.id)
+                    for v in values]
+            if None not in refs:
+                node.inputs = tuple(refs)
+                self.arity(node, p.path, isinstance(raw, list))
+
+    def keyword_inputs(self, node: Node, kwargs: dict, path: tuple) -> None:
+        info = catalog().layer(node.type) if node.op == "layer" else None
+        if info is None:
+            node.inputs = tuple(r for v in kwargs.values() for r in (v if isinstance(v, tuple) else (v,)))
+            return
+        main = info.input_arg
+        allowed = [main] + info.tensor_call_args
+        for key in kwargs:
+            if key not in allowed:
+                self.error(path + ("inputs", key), f"{node.type} has no input {show(key)}",
+                           did_you_mean(key, allowed) or f"it reads: {', '.join(allowed)}", node=node.id, key=True)
+                return
+        if main not in kwargs:
+            self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} needs its main input {show(main)}",
+                       node=node.id)
+            return
+        first = kwargs.pop(main)
+        node.inputs = first if isinstance(first, tuple) else (first,)
+        node.kwargs = kwargs
+
+    def arity(self, node: Node, path: tuple, as_list: bool) -> None:
+        if node.op != "layer":
+            return
+        info = catalog().layer(node.type)
+        if info is None:
+            return
+        count = len(node.inputs)
+        if info.many_inputs and count < 2:
+            self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} merges two or more inputs; got {count}",
+                       "list the nodes to merge, e.g. inputs: [-1, skip]", node=node.id)
+        elif not info.many_inputs and count > 1 and node.family != "builder":
+            self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} takes one input; got {count}",
+                       "merge them first with Concatenate or Add", node=node.id)
+
+    def outputs(self, raw, path, names, last) -> list[Ref]:
+        if raw is None:
+            return [last] if last is not None else []
+        values = raw if isinstance(raw, list) else [raw]
+        refs = []
+        for i, value in enumerate(values):
+            ref = self.lookup(value, names, {}, [], 0, path + ("outputs",) + ((i,) if isinstance(raw, list) else ()),
+                              "outputs")
+            if ref is not None:
+                refs.append(ref)
+        return refs
+
+    # -- graph checks
+    def finish(self, name, inputs, outputs, path) -> ModelGraph | None:
+        order = self.topological(path)
+        if order is None:
+            return None
+        reachable = set()
+        stack = [r.node for r in outputs]
+        while stack:
+            node_id = stack.pop()
+            if node_id in reachable or node_id not in self.nodes:
+                continue
+            reachable.add(node_id)
+            stack.extend(r.node for r in self.nodes[node_id].sources)
+        for node_id in order:
+            node = self.nodes[node_id]
+            if node_id in reachable:
+                continue
+            if node.op == "input":
+                self.error(path + ("inputs", node_id), f"input {show(node_id)} of model {show(name)} is not used",
+                           "read it from a node, or remove it", node=node_id, key=True)
+            else:
+                self.warnings.append(Problem(node.location, f"node {show(node_id)} does not lead to any output",
+                                             "list it under `outputs`, or remove it", "warning", node_id))
+        return ModelGraph(name, inputs, {k: self.nodes[k] for k in order}, outputs, self.loc(path))
+
+    def topological(self, path) -> list[str] | None:
+        consumers: dict[str, list[str]] = {k: [] for k in self.nodes}
+        indegree = {k: 0 for k in self.nodes}
+        for node in self.nodes.values():
+            for ref in node.sources:
+                if ref.node in consumers:
+                    consumers[ref.node].append(node.id)
+                    indegree[node.id] += 1
+        # Kahn's algorithm, taking nodes in declaration order for a stable result
+        position = {k: i for i, k in enumerate(self.nodes)}
+        import heapq
+        ready = [(position[k], k) for k, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, node_id = heapq.heappop(ready)
+            order.append(node_id)
+            for consumer in consumers[node_id]:
+                indegree[consumer] -= 1
+                if indegree[consumer] == 0:
+                    heapq.heappush(ready, (position[consumer], consumer))
+        if len(order) == len(self.nodes):
+            return order
+        cycle = self.find_cycle({k for k, d in indegree.items() if d > 0})
+        first = self.nodes[cycle[0]]
+        self.problems.append(Problem(first.location, "the graph has a cycle: " + " -> ".join(cycle + [cycle[0]]),
+                                     "a node cannot read its own output, directly or through others", node=cycle[0]))
+        return None
+
+    def find_cycle(self, candidates: set) -> list[str]:
+        # follow inputs inside the unsorted remainder until a node repeats
+        start = min(candidates, key=list(self.nodes).index)
+        seen: dict[str, int] = {}
+        walk = []
+        current = start
+        while current not in seen:
+            seen[current] = len(walk)
+            walk.append(current)
+            current = next(r.node for r in self.nodes[current].sources if r.node in candidates)
+        cycle = walk[seen[current]:]
+        return cycle[::-1]
+
+
+def _check_blocks(spec: Spec, problems: list[Problem], doc: Document) -> None:
+    """Every `${name}` in a block names a parameter, and every parameter is used."""
+    for name, block in spec.blocks.items():
+        mentioned: set[str] = set()
+        for i, node in enumerate(block.layers):
+            if isinstance(node, LayerNode):
+                values = node.args
+            elif isinstance(node, BlockNode):
+                values = {"with": node.with_, "per_repeat": node.per_repeat or [], "repeat": node.repeat}
+            else:
+                values = {}
+            names = placeholder_names(values)
+            mentioned |= names
+            for unknown in sorted(names - set(block.params) - set(spec.params)):
+                problems.append(Problem(doc.locate(("blocks", name, "layers", i)),
+                                        f"block {show(name)} uses ${{{unknown}}}, which is not one of its parameters",
+                                        did_you_mean(unknown, sorted(block.params)) or
+                                        f"declare it under blocks.{name}.params"))
+        for param in block.params:
+            if param not in mentioned:
+                problems.append(Problem(doc.locate(("blocks", name, "params", param), key=True),
+                                        f"parameter {show(param)} of block {show(name)} is never used",
+                                        f"use it as ${{{param}}} in the block's layers, or remove it"))
+
+
+def _model_order(models: dict, deps: dict, doc: Document, problems: list[Problem]) -> list[str]:
+    order, state = [], {}
+
+    def visit(name, trail):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name):] + [name]
+            problems.append(Problem(doc.locate(("models", name)), "models call each other in a cycle: "
+                                    + " -> ".join(cycle)))
+            return
+        state[name] = "open"
+        for dep in sorted(deps.get(name, ())):
+            if dep in models:
+                visit(dep, trail + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in models:
+        visit(name, [])
+    return order
+
+
+def resolve(spec: Spec, document: Document, overrides: dict | None = None) -> Graph:
+    """Expand and check a parsed spec; raise `SpecError` listing every problem."""
+    params = {**spec.params, **(overrides or {})}
+    problems: list[Problem] = []
+    for key in overrides or {}:
+        if key not in spec.params:
+            problems.append(Problem(Location(document.file), f"--set {key}: the spec has no parameter {show(key)}",
+                                    did_you_mean(key, sorted(spec.params)) or
+                                    f"its parameters are: {', '.join(sorted(spec.params)) or 'none'}"))
+    _check_blocks(spec, problems, document)
+    name = spec.name or re.sub(r"\.(ya?ml)$", "", document.file.rsplit("/", 1)[-1]) or "model"
+    model_name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    specs = spec.model_specs(model_name)
+    expander = _Expander(spec, document, params)
+    expander.warnings = []
+    graphs: dict[str, ModelGraph] = {}
+    deps: dict[str, set] = {}
+    for mname, model in specs.items():
+        path = ("models", mname) if spec.models is not None else ()
+        graph = expander.model(mname, model, path, set(specs))
+        deps[mname] = expander.model_deps
+        if graph is not None:
+            graphs[mname] = graph
+    problems.extend(expander.problems)
+    order = _model_order(graphs, deps, document, problems)
+    if spec.train is not None and spec.train.model and spec.train.model not in specs:
+        problems.append(Problem(document.locate(("train", "model")), f"unknown model {show(spec.train.model)}",
+                                did_you_mean(spec.train.model, sorted(specs))))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        unique = {(p.location, p.message): p for p in errors}
+        raise SpecError(sorted(unique.values(), key=lambda p: (p.location.line, p.location.column)))
+    return Graph(name=name, file=document.file, models={m: graphs[m] for m in order}, spec=spec, params=params,
+                 warnings=expander.warnings)
