@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from builder import __version__
+from builder.backend import import_keras
 from builder.errors import Location, Problem, SpecError, problems_to_json
 
 
@@ -136,6 +137,64 @@ def layers(family: str | None) -> None:
     for fam in sorted(by_family):
         if family in (None, fam):
             click.echo(f"{fam}: {', '.join(by_family[fam])}")
+
+
+def print_summary(graph, models) -> None:
+    """Each node: id, type, output shape, parameters; then the totals of each model."""
+    for name, mgraph in graph.models.items():
+        model = models[name]
+        click.echo(f"model {name}")
+        click.echo(f"  {'node':<34} {'type':<24} {'output shape':<24} {'params':>12}")
+        for node in mgraph.nodes.values():
+            shape = models.shapes[name][node.id]
+            text = ", ".join(map(_shape, shape)) if isinstance(shape, list) else _shape(shape)
+            kind = f"model {node.type}" if node.op == "model" else node.type
+            click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {models.params[name].get(node.id, 0):>12,}")
+        trainable = sum(int(_size(w)) for w in model.trainable_weights)
+        total = model.count_params()
+        click.echo(f"  total {total:,} parameters ({trainable:,} trainable, {total - trainable:,} non-trainable), "
+                   f"{len(model.weights)} weight tensors")
+
+
+def _size(weight) -> int:
+    size = 1
+    for d in weight.shape:
+        size *= int(d)
+    return size
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Folder for the .keras files (default: out/<spec name>).")
+@click.option("--max-params", type=click.IntRange(min=1), default=None,
+              help="Refuse models with more parameters than this (default 250,000,000).")
+@click.option("--no-save", is_flag=True, help="Only build and print the summary.")
+@set_option
+def build(spec: str, output: str | None, max_params: int | None, no_save: bool, overrides: tuple[str, ...]) -> None:
+    """Compile a spec into Keras models, print a summary, save each as .keras."""
+    try:
+        graph = load_graph(spec, parse_overrides(overrides))
+        report(graph.warnings)
+        import_keras()
+        from builder.compile import DEFAULT_MAX_PARAMS, compile_graph
+
+        models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
+    except SpecError as error:
+        fail(error)
+    print_summary(graph, models)
+    if no_save:
+        return
+    folder = Path(output or Path("out") / graph.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, model in models.items():
+        path = folder / f"{name}.keras"
+        model.save(path)
+        click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover
