@@ -57,6 +57,8 @@ LAYER_ARGS = {"layer", "backward_layer"}
 HIDDEN_ARGS = {"self", "name", "weights", "input_shape", "batch_input_shape", "batch_size",
                "quantization_config"}
 BASE_ARGS = {"trainable": True, "dtype": None}
+# Layers that are not merges but are called on a list of tensors.
+LIST_INPUT = {"Attention", "AdditiveAttention", "HashedCrossing"}
 
 
 def _json_default(value):
@@ -104,7 +106,8 @@ def describe(cls, merge_base) -> dict:
     doc = inspect.getdoc(cls) or ""
     return {
         "family": _family(cls),
-        "many_inputs": bool(merge_base and issubclass(cls, merge_base)),
+        "many_inputs": bool(issubclass(cls, merge_base) or cls.__name__ in LIST_INPUT
+                            or getattr(cls, "builder_many_inputs", False)),
         "input_arg": positional[0] if positional else None,
         "args": args,
         "call": {n: v for n, v in call.items() if n != (positional[0] if positional else None)},

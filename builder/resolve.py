@@ -125,6 +125,10 @@ class _ExprError(Exception):
     pass
 
 
+class _UnknownName(_ExprError):
+    """A `${name}` naming no parameter (inside blocks, `_check_blocks` has already said so)."""
+
+
 def evaluate(expression: str, params: dict, used: set) -> Any:
     """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses."""
     text = expression.strip()
@@ -143,7 +147,7 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
         if isinstance(node, ast.Name):
             if node.id not in params:
                 hint = did_you_mean(node.id, sorted(params))
-                raise _ExprError(f"unknown parameter {show(node.id)}" + (f" ({hint})" if hint else ""))
+                raise _UnknownName(f"unknown parameter {show(node.id)}" + (f" ({hint})" if hint else ""))
             used.add(node.id)
             return params[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -185,11 +189,15 @@ def substitute(value: Any, params: dict, used: set) -> Any:
 
 
 def placeholder_names(value: Any) -> set[str]:
-    """Parameter names a value mentions in `${...}`."""
+    """Parameter names a value mentions in `${...}` (`1e3` is a number, not a name)."""
     names: set[str] = set()
     if isinstance(value, str):
         for match in _PLACEHOLDER.finditer(value):
-            names |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", match.group(1)))
+            try:
+                tree = ast.parse(match.group(1).strip()[:200], mode="eval")
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue  # `evaluate` reports the expression where it is used
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     elif isinstance(value, list):
         for v in value:
             names |= placeholder_names(v)
@@ -230,6 +238,7 @@ class _Expander:
         self.params = params
         self.problems: list[Problem] = []
         self.used_spec_params: set = set()
+        self.failures = 0  # substitutions that failed, so callers skip checks that would only repeat them
 
     def loc(self, path: tuple, key: bool = False) -> Location:
         return self.doc.locate(path, key)
@@ -246,6 +255,7 @@ class _Expander:
         self.model_name = name
         self.model_deps: set = set()
         self.aliases: dict[str, Ref] = {}   # block instance ids -> the instance's output
+        self.problems_before = len(self.problems)
         names: dict[str, Ref] = {}
         sequence: list[Ref] = []
         inputs = []
@@ -284,14 +294,16 @@ class _Expander:
         self.counters[key] = self.counters.get(key, 0) + 1
         return f"{base}_{self.counters[key]}"
 
-    def subst(self, value, params, path, node=None):
+    def subst(self, value, params, path, node=None, in_block=False):
         if not has_placeholder(value):
             return value
         used: set = set()
         try:
             result = substitute(value, params, used)
         except _ExprError as exc:
-            self.error(path, str(exc), node=node)
+            self.failures += 1
+            if not (in_block and isinstance(exc, _UnknownName)):  # else reported once by _check_blocks
+                self.error(path, str(exc), node=node)
             return None
         self.used_spec_params |= used
         return result
@@ -320,7 +332,8 @@ class _Expander:
                            did_you_mean(item.model, sorted(self.model_names)), node=local)
             elif item.model == self.model_name:
                 self.error(path + ("model",), f"model {show(item.model)} cannot call itself", node=local)
-            self.model_deps.add(item.model)
+            else:  # a self-call is reported above, not again as a cycle of models
+                self.model_deps.add(item.model)
         else:
             info = catalog().layer(item.type)
             local = item.id or self.auto_id(prefix, snake(info.name if info else item.type))
@@ -328,8 +341,9 @@ class _Expander:
             family = info.family if info else "other"
             call = dict(item.call or {})
             raw_args = item.args
-            args = self.subst(raw_args, params, path, prefix + local) or {}
-            if has_placeholder(raw_args) and info is not None:
+            failures = self.failures
+            args = {k: self.subst(v, params, path + (k,), prefix + local, bool(scopes)) for k, v in raw_args.items()}
+            if has_placeholder(raw_args) and info is not None and self.failures == failures:
                 for problem in check_layer({"type": item.type, **args}, self.doc.locate, path):
                     self.problems.append(Problem(problem.location, f"node {show(prefix + local)}: {problem.message}",
                                                  problem.hint, node=prefix + local))
@@ -361,7 +375,10 @@ class _Expander:
         if depth >= MAX_BLOCK_DEPTH:
             self.error(path, f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels (limit MAX_BLOCK_DEPTH)")
             return None
-        repeat = self.subst(item.repeat, params, path + ("repeat",))
+        failures = self.failures
+        repeat = self.subst(item.repeat, params, path + ("repeat",), in_block=bool(scopes))
+        if self.failures > failures:
+            return None
         if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
             self.error(path + ("repeat",), f"expected an integer from 1 to 1000. Received: repeat={show(repeat)}")
             return None
@@ -393,7 +410,8 @@ class _Expander:
             values = dict(item.with_)
             if r <= len(per_repeat):
                 values.update(per_repeat[r - 1])
-            values = {k: self.subst(v, params, path + ("with", k)) for k, v in values.items() if k in declared}
+            values = {k: self.subst(v, params, path + ("with", k), in_block=bool(scopes))
+                      for k, v in values.items() if k in declared}
             missing = [k for k, default in declared.items() if default is None and k not in values]
             if missing:
                 self.error(path, f"block {show(item.block)} needs the parameter{'s' * (len(missing) > 1)} "
@@ -558,9 +576,9 @@ class _Expander:
             return
         count = len(node.inputs)
         if info.many_inputs and count < 2:
-            self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} merges two or more inputs; got {count}",
+            self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} takes a list of two or more inputs; got {count}",
                        "list the nodes to merge, e.g. inputs: [-1, skip]", node=node.id)
-        elif not info.many_inputs and count > 1 and node.family != "builder":
+        elif not info.many_inputs and count > 1:
             self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} takes one input; got {count}",
                        "merge them first with Concatenate or Add", node=node.id)
 
@@ -581,6 +599,9 @@ class _Expander:
         order = self.topological(path)
         if order is None:
             return None
+        if len(self.problems) > self.problems_before:
+            return ModelGraph(name, inputs, {k: self.nodes[k] for k in order}, outputs, self.loc(path))
+        # with no errors so far every reference resolved, so unused inputs are real, not an echo of them
         reachable = set()
         stack = [r.node for r in outputs]
         while stack:
@@ -640,8 +661,9 @@ class _Expander:
             seen[current] = len(walk)
             walk.append(current)
             current = next(r.node for r in self.nodes[current].sources if r.node in candidates)
-        cycle = walk[seen[current]:]
-        return cycle[::-1]
+        cycle = walk[seen[current]:][::-1]
+        first = min(range(len(cycle)), key=lambda i: list(self.nodes).index(cycle[i]))
+        return cycle[first:] + cycle[:first]  # start at the node declared first
 
 
 def _check_blocks(spec: Spec, problems: list[Problem], doc: Document) -> None:
@@ -655,13 +677,14 @@ def _check_blocks(spec: Spec, problems: list[Problem], doc: Document) -> None:
                 values = {"with": node.with_, "per_repeat": node.per_repeat or [], "repeat": node.repeat}
             else:
                 values = {}
-            names = placeholder_names(values)
-            mentioned |= names
-            for unknown in sorted(names - set(block.params) - set(spec.params)):
-                problems.append(Problem(doc.locate(("blocks", name, "layers", i)),
-                                        f"block {show(name)} uses ${{{unknown}}}, which is not one of its parameters",
-                                        did_you_mean(unknown, sorted(block.params)) or
-                                        f"declare it under blocks.{name}.params"))
+            for key, value in values.items():
+                names = placeholder_names(value)
+                mentioned |= names
+                for unknown in sorted(names - set(block.params) - set(spec.params)):
+                    problems.append(Problem(doc.locate(("blocks", name, "layers", i, key)),
+                                            f"block {show(name)} uses ${{{unknown}}}, which is not one of its "
+                                            "parameters", did_you_mean(unknown, sorted(block.params)) or
+                                            f"declare it under blocks.{name}.params"))
         for param in block.params:
             if param not in mentioned:
                 problems.append(Problem(doc.locate(("blocks", name, "params", param), key=True),

@@ -1,0 +1,276 @@
+"""The compile stage: every connection kind of the spec language builds a working Keras model,
+and every way Keras can reject a node comes back as one located line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from builder.compile import compile_graph  # noqa: E402
+from builder.errors import SpecError  # noqa: E402
+from spec_helpers import build, graph_of  # noqa: E402
+
+
+def run(model, *inputs):
+    return model.predict(list(inputs) if len(inputs) > 1 else inputs[0], verbose=0)
+
+
+def test_chain_builds_and_names_layers_after_node_ids(tmp_path):
+    graph, models = build(tmp_path, """
+        name: mlp
+        inputs: {x: {shape: [16]}}
+        layers:
+          - {type: Dense, units: 8, activation: relu, kernel_regularizer: {l2: 1.0e-4}}
+          - {type: Dropout, rate: 0.1}
+          - {id: logits, type: Dense, units: 3}
+    """)
+    model = models["mlp"]
+    assert [layer.name for layer in model.layers] == ["x", "dense_1", "dropout_1", "logits"]
+    assert run(model, np.zeros((2, 16), "float32")).shape == (2, 3)
+    assert model.count_params() == 16 * 8 + 8 + 8 * 3 + 3
+    assert models.shapes["mlp"]["logits"] == (None, 3)
+    assert models.params["mlp"]["dense_1"] == 136
+
+
+def test_dag_with_two_inputs_two_outputs_and_every_merge(tmp_path):
+    _, models = build(tmp_path, """
+        name: merges
+        inputs: {a: {shape: [4]}, b: {shape: [4]}}
+        layers:
+          - {id: add, type: Add, inputs: [a, b]}
+          - {id: sub, type: Subtract, inputs: [a, b]}
+          - {id: mul, type: Multiply, inputs: [a, b]}
+          - {id: avg, type: Average, inputs: [a, b]}
+          - {id: mx, type: Maximum, inputs: [a, b]}
+          - {id: mn, type: Minimum, inputs: [a, b]}
+          - {id: dot, type: Dot, axes: 1, inputs: [a, b]}
+          - {id: cat, type: Concatenate, inputs: [add, sub, mul, avg, mx, mn, dot]}
+          - {id: head, type: Dense, units: 2, inputs: cat}
+        outputs: [head, dot]
+    """)
+    a = np.arange(8, dtype="float32").reshape(2, 4)
+    b = np.ones((2, 4), "float32")
+    head, dot = run(models["merges"], a, b)
+    assert head.shape == (2, 2)
+    np.testing.assert_allclose(dot[:, 0], a.sum(axis=1))
+
+
+def test_residual_with_projection_shortcut_and_per_repeat_stride(tmp_path):
+    _, models = build(tmp_path, """
+        name: res
+        inputs: {image: {shape: [16, 16, 3]}}
+        blocks:
+          residual:
+            params: {filters: null, stride: 1}
+            layers:
+              - {type: Conv2D, filters: "${filters}", kernel_size: 3, strides: "${stride}", padding: same}
+              - {type: BatchNormalization}
+              - {id: proj, type: Conv2D, filters: "${filters}", kernel_size: 1, strides: "${stride}", inputs: $in}
+              - {id: sum, type: Add, inputs: [-2, proj]}
+        layers:
+          - {id: stage, block: residual, repeat: 2, with: {filters: 8}, per_repeat: [{stride: 2}]}
+          - {type: GlobalAveragePooling2D}
+    """)
+    shapes = models.shapes["res"]
+    assert shapes["stage_1.sum"] == (None, 8, 8, 8)   # stride 2 on the first repeat only
+    assert shapes["stage_2.sum"] == (None, 8, 8, 8)
+    assert run(models["res"], np.zeros((1, 16, 16, 3), "float32")).shape == (1, 8)
+
+
+def test_dense_concatenation_inside_nested_blocks(tmp_path):
+    _, models = build(tmp_path, """
+        name: dense
+        inputs: {x: {shape: [8, 8, 4]}}
+        blocks:
+          layer:
+            params: {growth: 4}
+            layers:
+              - {type: Conv2D, filters: "${growth}", kernel_size: 3, padding: same}
+              - {type: Concatenate, inputs: [$in, -1]}
+          dense_block:
+            params: {n: 2, growth: 4}
+            layers:
+              - {block: layer, repeat: "${n}", with: {growth: "${growth}"}}
+        layers:
+          - {id: db, block: dense_block, with: {n: 3, growth: 2}}
+    """)
+    assert models.shapes["dense"]["db.layer_1_3.concatenate_1"] == (None, 8, 8, 4 + 3 * 2)
+
+
+def test_attention_self_cross_and_causal(tmp_path):
+    _, models = build(tmp_path, """
+        name: attn
+        inputs: {tokens: {shape: [6, 8]}, memory: {shape: [5, 8]}}
+        layers:
+          - {id: self_attn, type: MultiHeadAttention, num_heads: 2, key_dim: 4,
+             inputs: {query: tokens, value: tokens}, call: {use_causal_mask: true}}
+          - {id: cross, type: MultiHeadAttention, num_heads: 2, key_dim: 4,
+             inputs: {query: self_attn, value: memory, key: memory}}
+          - {id: scores, type: Attention, inputs: [cross, memory]}
+        outputs: [scores]
+    """)
+    out = run(models["attn"], np.random.rand(2, 6, 8).astype("float32"), np.random.rand(2, 5, 8).astype("float32"))
+    assert out.shape == (2, 6, 8)
+
+
+def test_causal_mask_really_masks_the_future(tmp_path):
+    _, models = build(tmp_path, """
+        name: causal
+        inputs: {x: {shape: [4, 2]}}
+        layers:
+          - {type: MultiHeadAttention, num_heads: 1, key_dim: 2, inputs: {query: x, value: x},
+             call: {use_causal_mask: true}}
+    """)
+    x = np.random.rand(1, 4, 2).astype("float32")
+    changed = x.copy()
+    changed[0, 3] += 5.0  # only the last step changes
+    before, after = run(models["causal"], x), run(models["causal"], changed)
+    np.testing.assert_allclose(before[0, :3], after[0, :3], rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_decoder_through_lstm_states(tmp_path):
+    _, models = build(tmp_path, """
+        name: seq2seq
+        inputs: {source: {shape: [7, 3]}, target: {shape: [5, 3]}}
+        layers:
+          - {id: enc, type: LSTM, units: 6, return_state: true, inputs: source}
+          - {id: dec, type: LSTM, units: 6, return_sequences: true,
+             inputs: {sequences: target, initial_state: ["enc[1]", "enc[2]"]}}
+          - {id: out, type: Dense, units: 3}
+    """)
+    assert models.shapes["seq2seq"]["enc"] == [(None, 6), (None, 6), (None, 6)]
+    out = run(models["seq2seq"], np.zeros((2, 7, 3), "float32"), np.zeros((2, 5, 3), "float32"))
+    assert out.shape == (2, 5, 3)
+
+
+def test_generator_discriminator_and_combined_model(tmp_path):
+    _, models = build(tmp_path, """
+        name: gan
+        models:
+          generator:
+            inputs: {z: {shape: [4]}}
+            layers:
+              - {type: Dense, units: 16, activation: relu}
+              - {id: image, type: Reshape, target_shape: [4, 4, 1]}
+          discriminator:
+            inputs: {image: {shape: [4, 4, 1]}}
+            layers:
+              - {type: Flatten}
+              - {id: score, type: Dense, units: 1}
+          combined:
+            inputs: {z: {shape: [4]}}
+            layers:
+              - {id: fake, model: generator}
+              - {id: verdict, model: discriminator, inputs: fake}
+    """)
+    assert list(models) == ["generator", "discriminator", "combined"]
+    combined = models["combined"]
+    # the combined model shares the networks' weights rather than copying them
+    assert combined.count_params() == models["generator"].count_params() + models["discriminator"].count_params()
+    assert run(combined, np.zeros((3, 4), "float32")).shape == (3, 1)
+
+
+def test_vae_sampling_adds_its_kl_loss(tmp_path):
+    _, models = build(tmp_path, """
+        name: vae
+        inputs: {x: {shape: [8]}}
+        layers:
+          - {id: mean, type: Dense, units: 2, inputs: x}
+          - {id: log_var, type: Dense, units: 2, inputs: x}
+          - {id: z, type: VAESampling, inputs: [mean, log_var]}
+    """)
+    model = models["vae"]
+    model(np.random.rand(4, 8).astype("float32"))
+    assert len(model.losses) == 1 and float(model.losses[0]) >= 0
+
+
+def test_saved_model_reopens_with_only_import_builder(tmp_path):
+    _, models = build(tmp_path, """
+        name: saved
+        inputs: {x: {shape: [6, 4]}}
+        layers:
+          - {type: SinusoidalPositionEncoding}
+          - {type: GlobalAveragePooling1D}
+    """)
+    path = tmp_path / "saved.keras"
+    models["saved"].save(path)
+    x = np.random.rand(2, 6, 4).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    expected = run(models["saved"], x)
+    code = (f"import builder, keras, numpy as np; m = keras.models.load_model({str(path)!r}); "
+            f"np.save({str(tmp_path / 'y.npy')!r}, m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-5)
+
+
+# --- located errors ------------------------------------------------------------------------------
+
+def compile_error(tmp_path, text, **kwargs) -> str:
+    graph = graph_of(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        compile_graph(graph, **kwargs)
+    [problem] = info.value.problems
+    return problem.format()
+
+
+def test_rank_mismatch_names_node_shapes_and_source(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {x: {shape: [64]}}
+        layers:
+          - {id: dense1, type: Dense, units: 128}
+          - {id: conv3, type: Conv2D, filters: 8, kernel_size: 3}
+    """)
+    assert text.startswith(f"{tmp_path / 'spec.yaml'}:4:5: error: node 'conv3' (Conv2D) expects a 4-D input, "
+                           "got (None, 128) from 'dense1'")
+
+
+def test_convolution_that_shrinks_to_zero(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {x: {shape: [2, 2, 3]}}
+        layers:
+          - {id: big, type: Conv2D, filters: 4, kernel_size: 5}
+    """)
+    assert ":3:5: error: node 'big' (Conv2D) shrinks a dimension to zero or less: input (None, 2, 2, 3) from 'x'" in text
+
+
+def test_merge_of_incompatible_shapes(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {a: {shape: [3]}, b: {shape: [4]}}
+        layers:
+          - {id: sum, type: Add, inputs: [a, b]}
+    """)
+    assert ":3:5: error: node 'sum' (Add) cannot take input (None, 3) from 'a', (None, 4) from 'b'" in text
+
+
+def test_output_index_past_the_end(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {x: {shape: [5, 2]}}
+        layers:
+          - {id: enc, type: LSTM, units: 3, return_state: true}
+          - {id: h, type: Dense, units: 1, inputs: "enc[3]"}
+    """)
+    assert "node 'h' reads enc[3], but 'enc' has 3 outputs (0 to 2)" in text
+
+
+def test_parameter_budget_refuses_before_allocating(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {x: {shape: [224, 224, 64]}}
+        layers:
+          - {type: Flatten}
+          - {id: fc, type: Dense, units: 65536}
+    """)
+    assert "node 'fc' (Dense) would bring model 'spec' to 210,453,463,040 parameters, over the budget" in text
+
+
+def test_budget_is_overridable(tmp_path):
+    text = compile_error(tmp_path, """
+        inputs: {x: {shape: [10]}}
+        layers:
+          - {id: fc, type: Dense, units: 10}
+    """, max_params=50)
+    assert "to 110 parameters, over the budget of 50" in text

@@ -1,0 +1,41 @@
+"""The committed JSON Schema and layer catalogue are generated, and must not drift from their sources."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from builder import schema
+from builder.catalog import CATALOG_PATH, catalog
+
+
+def test_committed_schema_matches_the_pydantic_models():
+    assert schema.SCHEMA_PATH.read_text() == schema.schema_text(), "run `builder schema` and commit the result"
+
+
+def test_schema_documents_fields_and_layer_arguments():
+    generated = schema.spec_schema()
+    dense = next(v for v in generated["$defs"]["LayerNode"]["oneOf"] if v["title"] == "Dense")
+    assert dense["required"] == ["type", "units"]
+    assert dense["properties"]["units"]["anyOf"][0] == {"type": "integer", "minimum": 1}
+    assert "relu" in dense["properties"]["activation"]["anyOf"][0]["enum"]
+    assert generated["$defs"]["BlockNode"]["properties"]["per_repeat"]["description"].startswith("Per-repeat")
+
+
+def test_committed_catalogue_matches_installed_keras_and_builder_layers():
+    keras = pytest.importorskip("keras")
+    from builder import catalog_gen
+
+    committed = json.loads(CATALOG_PATH.read_text())
+    if committed["keras_version"] != keras.__version__:
+        pytest.skip(f"catalogue made with Keras {committed['keras_version']}, installed {keras.__version__}")
+    assert json.loads(json.dumps(catalog_gen.generate(), sort_keys=True)) == committed, \
+        "run `builder catalogue` and commit the result"
+
+
+def test_catalogue_refuses_code_running_layers():
+    cat = catalog()
+    for name in ("Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer"):
+        assert cat.layer(name) is None and name in cat.excluded
+    assert cat.layer("Convolution2D").name == "Conv2D"  # aliases resolve to one class
