@@ -197,5 +197,152 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         click.echo(f"wrote {path}")
 
 
+@main.command("render")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The drawing: .svg, .png, .pdf (need Graphviz's dot) or .dot.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="Top to bottom or left to right.")
+@click.option("--shapes/--no-shapes", default=None,
+              help="Label edges with tensor shapes and nodes with parameter counts (builds the models with "
+                   "Keras). Default: on when Keras is installed.")
+@click.option("--collapse/--no-collapse", default=None,
+              help="Draw the repeats of a block once, marked xN. Default: on above 150 nodes.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Expand nested blocks this many levels; deeper ones become single boxes.")
+@set_option
+def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
+                   depth: int | None, overrides: tuple[str, ...]) -> None:
+    """Draw a spec's architecture with Graphviz."""
+    from builder import render as drawing
+
+    try:
+        drawing.check_dot(output)   # before the slow part
+        graph = load_graph(spec, parse_overrides(overrides))
+    except drawing.RenderError as error:
+        raise click.ClickException(str(error)) from None
+    except SpecError as error:
+        fail(error)
+    report(graph.warnings)
+    facts = {}
+    if shapes is not False:
+        try:
+            from builder.compile import compile_graph   # imports Keras
+        except ImportError as exc:
+            if shapes:
+                raise click.ClickException(f"--shapes needs Keras: {exc}") from None
+            click.echo(f"note: drawing without shapes ({exc})", err=True)
+        else:
+            try:
+                compiled = compile_graph(graph)
+                facts = {"shapes": compiled.shapes, "params": compiled.params}
+            except SpecError as error:
+                if shapes:
+                    fail(error)
+                report(error.problems)   # still draw: the picture helps find the mistake
+                click.echo("note: drawing without shapes, the model does not build", err=True)
+    try:
+        text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
+        drawing.write(text, output)
+    except drawing.RenderError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("--resume", "resume_run", type=click.Path(file_okay=False), default=None,
+              help="Continue an interrupted run from its last finished epoch.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="The run folder (default: runs/<name>-<time>).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override train.epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override train.batch_size.")
+@click.option("--data", "data_path", type=click.Path(exists=True), default=None,
+              help="Override train.data.path (relative to the current folder).")
+@click.option("--max-params", type=click.IntRange(min=1), default=None,
+              help="Refuse models with more parameters than this (default 250,000,000).")
+@set_option
+def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, overrides) -> None:
+    """Train a spec (or --resume a run) into a run folder."""
+    if (spec is None) == (resume_run is None):
+        raise click.UsageError("give a SPEC to train, or --resume RUN")
+    try:
+        values = parse_overrides(overrides)
+        graph = load_graph(spec, values) if spec else None
+        if graph is not None:
+            report(graph.warnings)
+        import_keras()
+        from builder import train as training
+        from builder.compile import DEFAULT_MAX_PARAMS
+        from builder.runs import RunFolder
+
+        options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
+                                        data_path=Path(data_path) if data_path else None, overrides=values,
+                                        max_params=max_params or DEFAULT_MAX_PARAMS)
+        if resume_run:
+            run = training.resume(RunFolder.open(resume_run), options)
+        else:
+            run = training.train(graph, spec, options)
+    except SpecError as error:
+        fail(error)
+    except KeyboardInterrupt as stop:
+        where = stop.args[0] if stop.args else "the run folder"
+        click.echo(f"\ninterrupted; the last finished epoch is saved. Resume with: builder train --resume {where}",
+                   err=True)
+        sys.exit(130)
+    summary = json.loads(run.summary.read_text())
+    final = ", ".join(f"{k} {v:.4f}" for k, v in summary["final"].items() if isinstance(v, float))
+    click.echo(f"{summary['status']}: {summary['epochs']} epochs, {final}")
+    click.echo(f"run folder: {run.path}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--data", "data_path", type=click.Path(exists=True), default=None,
+              help="Evaluate on this file instead (same source kind as the spec's train.data).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def evaluate(run: str, data_path: str | None, fmt: str) -> None:
+    """Print a run's metrics on its validation data (or on --data)."""
+    try:
+        import_keras()
+        from builder import train as training
+        from builder.runs import RunFolder
+
+        folder = RunFolder.open(run)
+        graph, data = training.run_data(folder, Path(data_path) if data_path else None)
+        model = training.load_run_model(folder)
+        x, y = (data.x_val, data.y_val) if data_path is None and data.x_val is not None else (data.x_train,
+                                                                                              data.y_train)
+        if (graph.spec.train and graph.spec.train.kind == "autoencoder"):
+            y = x
+        results = model.evaluate(x, y, verbose=0, return_dict=True)
+    except SpecError as error:
+        fail(error)
+    if fmt == "json":
+        click.echo(json.dumps({k: float(v) for k, v in results.items()}, indent=2))
+    else:
+        click.echo(f"{len(x)} samples")
+        for key, value in results.items():
+            click.echo(f"{key}: {float(value):.4f}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.argument("inputs", type=click.Path(exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Where to write predictions: .csv (class and probabilities) or .npy (raw outputs).")
+def predict(run: str, inputs: str, output: str) -> None:
+    """Predict with a run's model on a .npy/.npz/.csv file, an image, or a folder of images."""
+    try:
+        import_keras()
+        from builder import predict as predicting
+        from builder.runs import RunFolder
+
+        written = predicting.predict_files(RunFolder.open(run), Path(inputs), Path(output))
+    except SpecError as error:
+        fail(error)
+    click.echo(f"wrote {written} predictions to {output}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

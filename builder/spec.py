@@ -259,8 +259,30 @@ TrainingKind = Literal["supervised", "autoencoder", "vae", "gan", "cgan", "wgan-
                        "language-model", "diffusion"]
 
 
+MetricKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100,
+                                 description="A metric as Keras logs it: loss, val_loss, val_accuracy, ...")]
+
+
+class EarlyStoppingSpec(Strict):
+    """Stop when the monitored metric stops improving (`keras.callbacks.EarlyStopping`)."""
+
+    monitor: MetricKey = "val_loss"
+    patience: int = Field(5, ge=0, le=100_000)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+
+
+class ReduceLROnPlateauSpec(Strict):
+    """Lower the learning rate when the monitored metric stalls (`keras.callbacks.ReduceLROnPlateau`)."""
+
+    monitor: MetricKey = "val_loss"
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(3, ge=0, le=100_000)
+    min_lr: float = Field(0.0, ge=0)
+
+
 class TrainSpec(Strict):
-    """How to train: data, optimizer, loss, metrics, epochs, batch size."""
+    """How to train: data, optimizer, loss, metrics, epochs, batch size, and how to run it."""
 
     kind: TrainingKind = Field("supervised", description="How the spec's models train together.")
     model: ParamName | None = Field(None, description="Which model trains (specs with several models).")
@@ -270,7 +292,17 @@ class TrainSpec(Strict):
     metrics: list[MetricName] | dict[ParamName, list[MetricName]] = Field(default_factory=list)
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=65_536)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seeds shuffling, initialisation and "
+                             "dropout; with it a CPU run repeats exactly.")
+    early_stopping: EarlyStoppingSpec | None = None
+    reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = None
+    mixed_precision: Literal["off", "float16", "bfloat16"] = Field(
+        "off", description="Compute in float16/bfloat16 with float32 weights (GPUs with tensor cores).")
+    jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation; auto lets Keras decide.")
+    steps_per_execution: int = Field(1, ge=1, le=100_000, description="Batches per compiled call.")
+    distribute: Literal["one_device", "mirrored", "multi_worker"] = Field(
+        "one_device", description="mirrored: every local GPU (tf.distribute.MirroredStrategy); multi_worker: "
+                                  "several machines.")
 
 
 # --- the spec ------------------------------------------------------------------------

@@ -1,0 +1,537 @@
+"""Stage 5, train: a resolved spec -> a run folder (see `builder.runs` for its layout).
+
+Keras `fit` does the training; builder adds what a spec promises around it:
+explicit optimizer, schedule, loss and metric objects from closed tables (no
+`keras.*.get()` on user values), a data pipeline per backend, a checkpoint
+after every epoch written atomically, `BackupAndRestore` so `--resume` (or a
+restart after kill -9) continues from the last finished epoch, a clean stop on
+Ctrl-C or a NaN loss that keeps the last good checkpoint, and a summary with
+the metrics under their Keras names.
+
+Training kinds are registered with `@training_kind("name")`: a kind picks the
+model that trains and the (inputs, targets) it sees. Kinds that need their own
+`train_step` (GAN, WGAN-GP, diffusion) join the same registry.
+
+Public entry points: `train(graph, spec_path, options)` and `resume(run, options)`, each -> `RunFolder`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+import builder
+from builder.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
+from builder.data import Dataset, load_data
+from builder.errors import Location, Problem, SpecError, show
+from builder.resolve import Graph
+from builder.runs import RunFolder, plot_history, read_history
+from builder.spec import OptimizerSpec, ScheduleSpec, TrainSpec
+
+
+@dataclass
+class TrainOptions:
+    runs_root: Path = Path("runs")
+    out: Path | None = None              # an exact run folder instead of runs/<name>-<time>
+    epochs: int | None = None            # overrides train.epochs
+    batch_size: int | None = None        # overrides train.batch_size
+    data_path: Path | None = None        # overrides train.data.path
+    overrides: dict = field(default_factory=dict)
+    max_params: int = DEFAULT_MAX_PARAMS
+    verbose: int | None = None           # None: a progress bar on a terminal, one line per epoch otherwise
+    diagram: bool = True
+
+
+# --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
+
+OPTIMIZER_CLASSES = {name.lower(): name for name in (
+    "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "Adafactor", "Ftrl", "Lamb", "Lion", "Nadam", "RMSprop")}
+
+
+@keras.saving.register_keras_serializable(package="builder")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Rises linearly from 0 to the wrapped schedule's value over `warmup_steps`, then follows it."""
+
+    def __init__(self, schedule, warmup_steps: int):
+        self.schedule = schedule
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rate = self.schedule(keras.ops.maximum(step - self.warmup_steps, 0.0))
+        return keras.ops.where(step < self.warmup_steps, rate * (step + 1.0) / self.warmup_steps, rate)
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["warmup_steps"])
+
+
+def make_schedule(spec: ScheduleSpec, default_rate: float, steps_per_epoch: int, epochs: int):
+    s = keras.optimizers.schedules
+    rate = spec.initial_learning_rate or default_rate
+    decay_steps = spec.decay_steps or max(1, steps_per_epoch * epochs - spec.warmup_steps)
+    if spec.type == "cosine":
+        # CosineDecay has its own warmup: from `initial_learning_rate` up to `warmup_target`
+        if spec.warmup_steps:
+            return s.CosineDecay(0.0, decay_steps, alpha=spec.alpha or 0.0, warmup_target=rate,
+                                 warmup_steps=spec.warmup_steps)
+        return s.CosineDecay(rate, decay_steps, alpha=spec.alpha or 0.0)
+    if spec.type == "exponential":
+        schedule = s.ExponentialDecay(rate, decay_steps, spec.decay_rate or 0.5)
+    elif spec.type == "polynomial":
+        schedule = s.PolynomialDecay(rate, decay_steps, spec.end_learning_rate or 0.0)
+    elif spec.type == "inverse_time":
+        schedule = s.InverseTimeDecay(rate, decay_steps, spec.decay_rate or 0.5)
+    else:
+        schedule = s.PiecewiseConstantDecay(spec.boundaries or [], spec.values or [rate])
+    return LinearWarmup(schedule, spec.warmup_steps) if spec.warmup_steps else schedule
+
+
+def make_optimizer(spec: OptimizerSpec | str, steps_per_epoch: int, epochs: int):
+    if isinstance(spec, str):
+        spec = OptimizerSpec(type=spec)
+    cls = getattr(keras.optimizers, OPTIMIZER_CLASSES[spec.type])
+    kwargs = dict(spec.args)
+    default_rate = 0.01 if spec.type == "sgd" else 0.001
+    if isinstance(spec.learning_rate, ScheduleSpec):
+        kwargs["learning_rate"] = make_schedule(spec.learning_rate, default_rate, steps_per_epoch, epochs)
+    elif spec.learning_rate is not None:
+        kwargs["learning_rate"] = spec.learning_rate
+    return cls(**kwargs)
+
+
+def _loss(name: str):
+    return getattr(keras.losses, name)  # `name` is one of the catalogue's closed list of losses
+
+
+_METRIC_CLASSES = {"accuracy": "Accuracy", "auc": "AUC", "precision": "Precision", "recall": "Recall"}
+
+
+def _metric(name: str, loss: str | None):
+    if name == "accuracy":
+        # what Keras' "accuracy" string means for this loss, built explicitly
+        if loss == "sparse_categorical_crossentropy":
+            return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        if loss == "binary_crossentropy":
+            return keras.metrics.BinaryAccuracy(name="accuracy")
+        if loss == "categorical_crossentropy":
+            return keras.metrics.CategoricalAccuracy(name="accuracy")
+        return keras.metrics.Accuracy(name="accuracy")
+    if name in _METRIC_CLASSES:
+        return getattr(keras.metrics, _METRIC_CLASSES[name])(name=name)
+    return getattr(keras.metrics, name)
+
+
+def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str):
+    outputs = model.output_names
+    if isinstance(train.loss, dict):
+        loss = {out: _loss(train.loss[out]) for out in outputs if out in train.loss}
+        names = dict(train.loss)
+    else:
+        name = train.loss or default_loss
+        loss = _loss(name)
+        names = {out: name for out in outputs}
+    if isinstance(train.metrics, dict):
+        metrics = {out: [_metric(m, names.get(out)) for m in ms] for out, ms in train.metrics.items()}
+    else:
+        first = names.get(outputs[0]) if outputs else None
+        metrics = [_metric(m, first) for m in train.metrics]
+        if len(outputs) > 1:
+            metrics = {out: [_metric(m, names.get(out)) for m in train.metrics] for out in outputs}
+    return loss, metrics
+
+
+# --- training kinds ------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """What `fit` sees: the model that trains, inputs and targets, and the default loss."""
+
+    model: keras.Model
+    x: object
+    y: object
+    x_val: object = None
+    y_val: object = None
+    default_loss: str = "mean_squared_error"
+
+
+KINDS: dict[str, Callable[[Graph, CompiledModels, Dataset], Plan]] = {}
+
+
+def training_kind(name: str):
+    def register(fn):
+        KINDS[name] = fn
+        return fn
+    return register
+
+
+@training_kind("supervised")
+def supervised(graph: Graph, models: CompiledModels, data: Dataset) -> Plan:
+    if data.y_train is None:
+        raise ValueError("supervised training needs labels; this data has none")
+    classes = data.y_train.dtype.kind in "iu"
+    return Plan(models[graph.main], data.x_train, data.y_train, data.x_val, data.y_val,
+                "sparse_categorical_crossentropy" if classes else "mean_squared_error")
+
+
+@training_kind("autoencoder")
+def autoencoder(graph: Graph, models: CompiledModels, data: Dataset) -> Plan:
+    return Plan(models[graph.main], data.x_train, data.x_train, data.x_val, data.x_val, "mean_squared_error")
+
+
+# --- callbacks -------------------------------------------------------------------------------------
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model after every epoch whose loss is finite, atomically."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return
+        tmp = self.path.with_name("partial-" + self.path.name)
+        self.model.save(tmp)
+        os.replace(tmp, self.path)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops at the first NaN or infinite loss and remembers where, instead of training on garbage."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: tuple[int, int] | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+class Throughput(keras.callbacks.Callback):
+    """Samples per second per epoch; the first epoch (tracing, compilation) is reported apart."""
+
+    def __init__(self, samples: int):
+        super().__init__()
+        self.samples = samples
+        self.epoch_seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self.start)
+
+    def samples_per_second(self) -> float | None:
+        times = self.epoch_seconds[1:] or self.epoch_seconds
+        return self.samples / float(np.median(times)) if times else None
+
+
+# --- data pipelines -----------------------------------------------------------------------------------
+
+def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None) -> dict:
+    """NumPy arrays -> what `fit` takes on this backend.
+
+    On TensorFlow, a `tf.data` pipeline with caching and prefetching; on JAX and
+    PyTorch, the arrays themselves (Keras batches and shuffles them).
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        def dataset(a, b, training):
+            ds = tf.data.Dataset.from_tensor_slices((a, b)).cache()
+            if training and shuffle:
+                ds = ds.shuffle(min(len(a), 10_000), seed=seed, reshuffle_each_iteration=True)
+            return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+        args = {"x": dataset(x, y, True), "shuffle": False}  # the pipeline shuffles
+        if x_val is not None:
+            args["validation_data"] = dataset(x_val, y_val, False)
+        return args
+    args = {"x": x, "y": y, "batch_size": batch_size, "shuffle": shuffle}
+    if x_val is not None:
+        args["validation_data"] = (x_val, y_val)
+    return args
+
+
+def check_data_shapes(graph: Graph, model: keras.Model, x) -> None:
+    """A located error when the data does not fit the model's input, before training starts."""
+    mgraph = graph.models[model.name] if model.name in graph.models else graph.models[graph.main]
+    inputs = [mgraph.nodes[name] for name in mgraph.inputs]
+    arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(arrays) != len(inputs):
+        raise SpecError.single(inputs[0].location, f"model {show(mgraph.name)} has {len(inputs)} inputs; "
+                                                   f"the data gives {len(arrays)}")
+    for node, array in zip(inputs, arrays):
+        expected = tuple(node.args["shape"])
+        got = tuple(array.shape[1:])
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+            hint = None
+            if got == (64,) and expected == (8, 8, 1):
+                hint = "set `image: true` in train.data to get digits as 8x8x1 images"
+            elif expected == (64,) and got == (8, 8, 1):
+                hint = "remove `image: true` from train.data to get digits as 64 features"
+            raise SpecError.single(node.location, f"input {show(node.id)} expects samples of shape {list(expected)}, "
+                                                  f"the data gives {list(got)}", hint, node=node.id)
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+def _device() -> str:
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu") if gpus else "cpu"
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            return "cpu" if device.platform == "cpu" else device.device_kind
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except Exception:  # device details are informative only
+        pass
+    return "cpu"
+
+
+def _strategy(train: TrainSpec, location: Location):
+    if train.distribute == "one_device":
+        return None
+    if keras.backend.backend() != "tensorflow":
+        raise SpecError.single(location, f"distribute: {train.distribute} runs through tf.distribute, which needs "
+                                         f"the TensorFlow backend (this run uses {keras.backend.backend()})")
+    if train.distribute == "multi_worker":
+        raise SpecError.single(location, "distribute: multi_worker does not work with Keras 3 on TensorFlow "
+                                         "(MultiWorkerMirroredStrategy fails in fit, keras-team/keras#20585)",
+                               "use mirrored for several GPUs on one machine")
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def _spec_location(graph: Graph, *path) -> Location:
+    from builder.load import load
+
+    try:
+        return load(graph.file).locate(("train",) + path)
+    except SpecError:
+        return Location(graph.file)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: Path) -> RunFolder:
+    """Train into an existing run folder; resumes from its backup when there is one."""
+    train = graph.spec.train or TrainSpec()
+    epochs = options.epochs or train.epochs
+    batch_size = options.batch_size or train.batch_size
+    if train.kind not in KINDS:
+        raise SpecError.single(_spec_location(graph, "kind"), f"training kind {train.kind!r} is not available "
+                                                              "yet in this version of builder",
+                               f"available: {', '.join(sorted(KINDS))}")
+    if train.seed is not None:
+        keras.utils.set_random_seed(train.seed)
+    if train.mixed_precision != "off":
+        keras.mixed_precision.set_global_policy(f"mixed_{train.mixed_precision}")
+    data_spec = train.data
+    if options.data_path is not None:
+        if not hasattr(data_spec, "path"):
+            raise SpecError.single(_spec_location(graph, "data"), f"--data replaces train.data.path, but source "
+                                                                  f"{data_spec.source!r} has no path")
+        data_spec = data_spec.model_copy(update={"path": str(Path(options.data_path).resolve())})
+    data = load_data(data_spec, spec_dir, _spec_location(graph, "data"), train.seed)
+
+    strategy = _strategy(train, _spec_location(graph, "distribute"))
+    scope = strategy.scope() if strategy else _null_scope()
+    with scope:
+        models = compile_graph(graph, options.max_params)
+        try:
+            plan = KINDS[train.kind](graph, models, data)
+        except ValueError as exc:
+            raise SpecError.single(_spec_location(graph, "kind"), str(exc)) from None
+        check_data_shapes(graph, plan.model, plan.x)
+        steps = max(1, math.ceil(len(plan.x) / batch_size))
+        loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
+        plan.model.compile(optimizer=make_optimizer(train.optimizer, steps, epochs), loss=loss, metrics=metrics,
+                           jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
+
+    if options.diagram:
+        _write_diagram(graph, models, run)
+    guard, clock = StopOnNonFinite(), Throughput(len(plan.x))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
+        EpochCheckpoint(run.checkpoint),
+        keras.callbacks.CSVLogger(str(run.history), append=True),
+        guard, clock,
+    ]
+    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
+        callbacks.append(keras.callbacks.TensorBoard(str(run.logs)))
+    if train.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
+    if train.reduce_lr_on_plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(**train.reduce_lr_on_plateau.model_dump()))
+    verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
+
+    status = "completed"
+    started = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        plan.model.fit(**fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size,
+                                       data_spec.shuffle, train.seed),
+                       epochs=epochs, callbacks=callbacks, verbose=verbose)
+    except (KeyboardInterrupt, _Interrupted):
+        status = "interrupted"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    wall = time.perf_counter() - started
+    history = read_history(run.history)
+    if guard.where is not None:
+        status = "diverged"
+    elif status == "completed":
+        if len(history) < epochs:
+            status = "stopped_early"
+        plan.model.save(run.model)
+        shutil.rmtree(run.backup, ignore_errors=True)
+    plot_history(history, run.plot, f"{graph.name} ({train.kind})")
+    summary = {
+        "name": graph.name, "kind": train.kind, "status": status, "epochs": len(history),
+        "epochs_requested": epochs, "batch_size": batch_size,
+        "final": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
+        "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
+        "samples": {"train": len(plan.x), "validation": 0 if plan.x_val is None else len(plan.x_val)},
+        "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
+        "data": data.description, "classes": data.classes,
+    }
+    if guard.where is not None:
+        summary["diverged_at"] = {"epoch": guard.where[0], "batch": guard.where[1]}
+    run.write_json(run.summary, summary)
+    run.write_json(run.path / "data.json", data.transform | {"classes": data.classes})
+    if status == "diverged":
+        epoch, batch = guard.where
+        raise SpecError([Problem(_spec_location(graph, "optimizer"),
+                                 f"the loss became NaN or infinite at epoch {epoch}, batch {batch}; training stopped",
+                                 f"lower the learning rate or clip gradients (clipnorm); the last good checkpoint "
+                                 f"is {run.checkpoint}")])
+    if status == "interrupted":
+        raise KeyboardInterrupt(str(run.path))
+    return run
+
+
+def _raise_interrupt(signum, frame):
+    raise _Interrupted()
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None:
+    try:
+        from builder import render
+    except ImportError:
+        return
+    try:
+        render.write_diagram(graph, run.diagram, models=models)
+    except Exception:  # a diagram is a courtesy; a missing `dot` must not stop training
+        pass
+
+
+def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFolder:
+    """Start a new run of a resolved spec."""
+    spec_path = Path(spec_path)
+    run = RunFolder(Path(options.out)) if options.out else RunFolder.create(options.runs_root, graph.name)
+    run.path.mkdir(parents=True, exist_ok=True)
+    (run.path / "checkpoints").mkdir(exist_ok=True)
+    shutil.copyfile(spec_path, run.spec)
+    run.write_json(run.info, {
+        "spec": str(spec_path), "spec_dir": str(spec_path.resolve().parent), "overrides": options.overrides,
+        "epochs": options.epochs, "batch_size": options.batch_size,
+        "data_path": str(Path(options.data_path).resolve()) if options.data_path else None,
+        "backend": keras.backend.backend(), "builder": builder.__version__, "keras": keras.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+    return run_training(graph, run, options, spec_path.resolve().parent)
+
+
+def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
+    """Continue an interrupted run from its last finished epoch, with the settings it started with."""
+    from builder.load import load
+    from builder.parse import parse
+    from builder.resolve import resolve
+
+    info = run.read_info()
+    if run.summary.exists() and json.loads(run.summary.read_text()).get("status") == "completed":
+        raise SpecError.single(Location(str(run.path)), "this run already completed; there is nothing to resume",
+                               "start a new run, or evaluate this one with `builder evaluate`")
+    document = load(run.spec)
+    graph = resolve(parse(document), document, info.get("overrides") or {})
+    options.overrides = info.get("overrides") or {}
+    options.epochs = options.epochs or info.get("epochs")
+    options.batch_size = options.batch_size or info.get("batch_size")
+    if options.data_path is None and info.get("data_path"):
+        options.data_path = Path(info["data_path"])
+    return run_training(graph, run, options, Path(info["spec_dir"]))
+
+
+def load_run_model(run: RunFolder) -> keras.Model:
+    """The run's final model, or its last checkpoint if it never finished (safe_mode stays on)."""
+    path = run.model if run.model.exists() else run.checkpoint
+    if not path.exists():
+        raise SpecError.single(Location(str(run.path)), "this run has no model yet (not even a checkpoint)")
+    return keras.models.load_model(path)
+
+
+def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Dataset]:
+    """The run's spec and its data, split exactly as in training (same seed)."""
+    from builder.load import load
+    from builder.parse import parse
+    from builder.resolve import resolve
+
+    info = run.read_info()
+    document = load(run.spec)
+    graph = resolve(parse(document), document, info.get("overrides") or {})
+    train_spec = graph.spec.train or TrainSpec()
+    data_spec = train_spec.data
+    path = data_path or (Path(info["data_path"]) if info.get("data_path") else None)
+    if path is not None and hasattr(data_spec, "path"):
+        data_spec = data_spec.model_copy(update={"path": str(Path(path).resolve())})
+    data = load_data(data_spec, Path(info["spec_dir"]), Location(str(run.spec)), train_spec.seed)
+    return graph, data
+
+
+def read_transform(run: RunFolder) -> dict:
+    path = run.path / "data.json"
+    return json.loads(path.read_text()) if path.exists() else {}
