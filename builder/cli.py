@@ -195,6 +195,14 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         path = folder / f"{name}.keras"
         model.save(path)
         click.echo(f"wrote {path}")
+    from builder import render as drawing
+
+    diagram = folder / f"{graph.name}.svg"
+    try:
+        drawing.write_diagram(graph, diagram, models)
+        click.echo(f"wrote {diagram}")
+    except drawing.RenderError as error:
+        click.echo(f"note: no diagram: {error}", err=True)
 
 
 @main.command("render")
@@ -227,7 +235,8 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
     facts = {}
     if shapes is not False:
         try:
-            from builder.compile import compile_graph   # imports Keras
+            import_keras()
+            from builder.compile import compile_graph
         except ImportError as exc:
             if shapes:
                 raise click.ClickException(f"--shapes needs Keras: {exc}") from None

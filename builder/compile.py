@@ -153,8 +153,11 @@ class _Compiler:
         return ", ".join(parts)
 
     def keras_error(self, node: Node, tensors: dict, exc: Exception) -> SpecError:
-        text = str(exc).strip().split("\n")[0]
+        # Keras wraps errors raised inside call() as "Exception encountered when calling X.call().\n\n<the
+        # message, in ANSI bold>": drop the wrapper and the escapes before taking the first line.
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
         text = re.sub(r"^Exception encountered when calling \S+\.?\s*", "", text)
+        text = text.split("\n")[0]
         got = self.describe_inputs(node, tensors)
         rank = re.search(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)", text)
         if rank:

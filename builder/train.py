@@ -459,14 +459,12 @@ class _null_scope:
 
 
 def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None:
+    from builder import render
+
     try:
-        from builder import render
-    except ImportError:
-        return
-    try:
-        render.write_diagram(graph, run.diagram, models=models)
-    except Exception:  # a diagram is a courtesy; a missing `dot` must not stop training
-        pass
+        render.write_diagram(graph, run.diagram, models)
+    except render.RenderError as error:  # a diagram is a courtesy; a missing `dot` must not stop training
+        print(f"note: no diagram: {error}", file=sys.stderr)
 
 
 def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFolder:

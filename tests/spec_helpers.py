@@ -12,6 +12,7 @@ from builder.resolve import Graph, resolve
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
     path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
     return path
 

@@ -1,0 +1,255 @@
+"""Training from a spec: real learning on embedded data, run folders, resume after kill -9,
+every data source, evaluate and predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("keras")
+
+from builder.cli import main  # noqa: E402
+from builder.errors import SpecError  # noqa: E402
+from builder.runs import RunFolder, read_history  # noqa: E402
+from spec_helpers import graph_of, write_spec  # noqa: E402
+
+IRIS_MLP = """
+name: iris-mlp
+inputs: {features: {shape: [4]}}
+layers:
+  - {type: Dense, units: 16, activation: relu}
+  - {id: probs, type: Dense, units: 3, activation: softmax}
+train:
+  data: {source: builtin, name: iris}
+  optimizer: {type: adam, learning_rate: 0.02}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+  epochs: 40
+  batch_size: 16
+  seed: 3
+"""
+
+
+def train_spec(tmp_path, text, **options):
+    from builder.train import TrainOptions, train
+
+    graph = graph_of(tmp_path, text)
+    return train(graph, tmp_path / "spec.yaml", TrainOptions(out=tmp_path / "run", verbose=0, **options))
+
+
+def test_tiny_spec_learns_far_above_chance_and_leaves_a_complete_run_folder(tmp_path):
+    run = train_spec(tmp_path, IRIS_MLP)
+    summary = json.loads(run.summary.read_text())
+    assert summary["status"] == "completed" and summary["epochs"] == 40
+    assert summary["final"]["val_accuracy"] > 0.85          # chance is 0.33
+    assert summary["samples"] == {"train": 120, "validation": 30}
+    assert summary["backend"] == "tensorflow" and summary["device"] == "cpu"
+    assert summary["samples_per_second"] > 0
+    for path in (run.spec, run.info, run.model, run.checkpoint, run.history, run.plot):
+        assert path.exists(), path
+    assert [row["epoch"] for row in read_history(run.history)] == list(range(40))
+    assert run.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seed_makes_a_cpu_run_repeat(tmp_path):
+    first = json.loads(train_spec(tmp_path / "a", IRIS_MLP, epochs=3).summary.read_text())["final"]
+    second = json.loads(train_spec(tmp_path / "b", IRIS_MLP, epochs=3).summary.read_text())["final"]
+    assert first == second
+
+
+def test_killed_run_resumes_and_continues_its_epoch_count(tmp_path):
+    spec = write_spec(tmp_path, IRIS_MLP.replace("epochs: 40", "epochs: 100000"))
+    run = tmp_path / "run"
+    builder = Path(sys.executable).parent / "builder"
+    process = subprocess.Popen([str(builder), "train", str(spec), "--out", str(run)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_history(run / "history.csv")) < 3:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(read_history(run / "history.csv"))
+    assert done >= 3, "the run never got going"
+    result = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", str(done + 3)])
+    assert result.exit_code == 0, result.output
+    epochs = [int(row["epoch"]) for row in read_history(run / "history.csv")]
+    # at most the epoch under way is lost: the count goes on from the last finished epoch
+    assert epochs[-3:] == [done, done + 1, done + 2]
+    assert json.loads((run / "summary.json").read_text())["epochs"] >= done + 3
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    text = IRIS_MLP.replace("{type: adam, learning_rate: 0.02}", "{type: sgd, learning_rate: 1.0e+30}")
+    with pytest.raises(SpecError) as info:
+        train_spec(tmp_path, text)
+    assert "the loss became NaN or infinite at epoch" in info.value.problems[0].message
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_data_that_does_not_fit_the_input_is_a_located_error(tmp_path):
+    text = IRIS_MLP.replace("shape: [4]", "shape: [5]")
+    with pytest.raises(SpecError) as info:
+        train_spec(tmp_path, text)
+    [problem] = info.value.problems
+    assert (problem.location.line, problem.location.column) == (2, 10)  # the input's name
+    assert problem.message == "input 'features' expects samples of shape [5], the data gives [4]"
+
+
+def test_a_training_kind_that_is_not_there_yet_is_a_located_error(tmp_path):
+    with pytest.raises(SpecError) as info:
+        train_spec(tmp_path, IRIS_MLP.replace("train:\n", "train:\n  kind: diffusion\n"))
+    assert "training kind 'diffusion' is not available" in info.value.problems[0].message
+
+
+# --- data sources ------------------------------------------------------------------------------
+
+MLP_ON = """
+name: on-data
+inputs: {x: {shape: [%d]}}
+layers:
+  - {type: Dense, units: 8, activation: relu}
+  - {type: Dense, units: %d, activation: softmax}
+train:
+  data: %s
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+  epochs: 2
+  batch_size: 8
+  seed: 1
+"""
+
+
+def test_csv_source_with_text_labels(tmp_path):
+    with (tmp_path / "flowers.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["a", "b", "kind"])
+        for i in range(40):
+            writer.writerow([i % 7, i % 3, "big" if i % 2 else "small"])
+    run = train_spec(tmp_path, MLP_ON % (2, 2, "{source: csv, path: flowers.csv, label: kind}"))
+    summary = json.loads(run.summary.read_text())
+    assert summary["classes"] == ["big", "small"] and summary["samples"]["train"] == 32
+
+
+def test_numpy_source(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.random((30, 3)).astype("float32"), y=rng.integers(0, 2, 30))
+    run = train_spec(tmp_path, MLP_ON % (3, 2, "{source: numpy, path: data.npz}"))
+    assert json.loads(run.summary.read_text())["status"] == "completed"
+
+
+def test_image_folder_source(tmp_path):
+    from PIL import Image
+
+    for label, value in (("dark", 20), ("light", 230)):
+        (tmp_path / "pictures" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (10, 12), value + i).save(tmp_path / "pictures" / label / f"{i}.png")
+    text = """
+        name: folders
+        inputs: {image: {shape: [6, 5, 1]}}
+        layers:
+          - {type: Flatten}
+          - {type: Dense, units: 2, activation: softmax}
+        train:
+          data: {source: images, path: pictures, image_size: [6, 5], color_mode: grayscale}
+          loss: sparse_categorical_crossentropy
+          epochs: 1
+    """
+    run = train_spec(tmp_path, text)
+    summary = json.loads(run.summary.read_text())
+    assert summary["classes"] == ["dark", "light"] and summary["samples"]["train"] + summary["samples"]["validation"] == 12
+
+
+def test_text_source_from_a_csv_column(tmp_path):
+    with (tmp_path / "reviews.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "stars"])
+        for i in range(20):
+            writer.writerow(["great fun film" if i % 2 else "dull boring film", i % 2])
+    text = """
+        name: reviews
+        inputs: {tokens: {shape: [6], dtype: int32}}
+        layers:
+          - {type: Embedding, input_dim: 50, output_dim: 4}
+          - {type: GlobalAveragePooling1D}
+          - {type: Dense, units: 2, activation: softmax}
+        train:
+          data: {source: text, path: reviews.csv, column: review, label: stars, sequence_length: 6, vocabulary_size: 50}
+          loss: sparse_categorical_crossentropy
+          epochs: 1
+    """
+    run = train_spec(tmp_path, text)
+    transform = json.loads((run.path / "data.json").read_text())
+    assert transform["vocabulary"][:2] == ["", "[UNK]"] and "film" in transform["vocabulary"]
+
+
+def test_every_builtin_set_loads(tmp_path):
+    from builder.data import load_data
+    from builder.errors import Location
+    from builder.spec import BuiltinData
+
+    sizes = {"digits": (1797, 64), "iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30)}
+    for name, (count, features) in sizes.items():
+        data = load_data(BuiltinData(source="builtin", name=name), tmp_path, Location(), seed=0)
+        assert data.x_train.shape[1] == features and len(data.x_train) + len(data.x_val) == count
+        assert abs(float(data.x_train.mean())) < 1e-4  # standardised on the training part
+    images = load_data(BuiltinData(source="builtin", name="digits", image=True), tmp_path, Location(), seed=0)
+    assert images.x_train.shape[1:] == (8, 8, 1) and float(images.x_train.max()) == 1.0
+
+
+def test_keras_dataset_without_network_is_a_clear_error(tmp_path, monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(SpecError) as info:
+        train_spec(tmp_path, MLP_ON % (784, 10, "{source: keras, name: mnist}"))
+    problem = info.value.problems[0]
+    assert problem.message.startswith("could not download keras.datasets.mnist: OSError")
+    assert "needs the network" in problem.hint
+
+
+def test_missing_data_file_is_located_at_train_data(tmp_path):
+    with pytest.raises(SpecError) as info:
+        train_spec(tmp_path, MLP_ON % (2, 2, "{source: csv, path: nowhere.csv, label: 0}"))
+    problem = info.value.problems[0]
+    assert problem.location.line == 7 and "nowhere.csv" in problem.message  # the `data:` line
+
+
+# --- evaluate and predict ---------------------------------------------------------------------------
+
+def test_evaluate_and_predict_from_a_run(tmp_path):
+    run = train_spec(tmp_path, IRIS_MLP)
+    runner = CliRunner()
+    result = runner.invoke(main, ["evaluate", str(run.path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    summary = json.loads(run.summary.read_text())
+    assert metrics["accuracy"] == pytest.approx(summary["final"]["val_accuracy"], abs=1e-6)
+
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    np.save(tmp_path / "flowers.npy", iris.data[::10].astype("float32"))
+    result = runner.invoke(main, ["predict", str(run.path), str(tmp_path / "flowers.npy"),
+                                  "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert list(rows[0]) == ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    predicted = [row["prediction"] for row in rows]
+    expected = [iris.target_names[t] for t in iris.target[::10]]
+    assert np.mean([p == e for p, e in zip(predicted, expected)]) > 0.8
