@@ -26,7 +26,10 @@ setup: $(STAMP) dot
 demo: setup
 	@mkdir -p $(OUT)
 	$(BUILDER) validate specs/lenet.yaml
-	@echo "demo outputs are in $(OUT)/"
+	$(BUILDER) render specs/lenet.yaml -o $(OUT)/lenet.svg
+	$(BUILDER) build specs/lenet.yaml -o $(OUT)
+	$(BUILDER) train specs/lenet.yaml
+	@echo "demo outputs: diagram and model in $(OUT)/, the training run folder printed above (under runs/)"
 
 test: setup
 	$(PY) -m pytest -q -n 2

@@ -15,7 +15,7 @@ import click
 
 from builder import __version__
 from builder.backend import import_keras
-from builder.errors import Location, Problem, SpecError, problems_to_json
+from builder.errors import Problem, SpecError
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:

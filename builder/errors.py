@@ -9,9 +9,8 @@ turns a `SpecError` into text and an exit code.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,6 @@ class SpecError(Exception):
     def single(cls, location: Location, message: str, hint: str | None = None,
                node: str | None = None) -> "SpecError":
         return cls([Problem(location, message, hint, node=node)])
-
-
-def problems_to_json(problems: Iterable[Problem]) -> str:
-    return json.dumps([p.to_dict() for p in problems], indent=2)
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str | None:

@@ -8,9 +8,10 @@ restart after kill -9) continues from the last finished epoch, a clean stop on
 Ctrl-C or a NaN loss that keeps the last good checkpoint, and a summary with
 the metrics under their Keras names.
 
-Training kinds are registered with `@training_kind("name")`: a kind picks the
-model that trains and the (inputs, targets) it sees. Kinds that need their own
-`train_step` (GAN, WGAN-GP, diffusion) join the same registry.
+Training kinds live in `builder.kinds`, one module each, registered with
+`@training_kind("name")`: a kind picks the model that trains and the
+(inputs, targets) it sees, and may wrap it in a model with its own
+`train_step` (GAN, WGAN-GP, diffusion).
 
 Public entry points: `train(graph, spec_path, options)` and `resume(run, options)`, each -> `RunFolder`.
 """
@@ -27,7 +28,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -36,6 +36,7 @@ import builder
 from builder.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
 from builder.data import Dataset, load_data
 from builder.errors import Location, Problem, SpecError, show
+from builder.kinds import KINDS
 from builder.resolve import Graph
 from builder.runs import RunFolder, plot_history, read_history
 from builder.spec import OptimizerSpec, ScheduleSpec, TrainSpec
@@ -154,44 +155,6 @@ def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str):
         if len(outputs) > 1:
             metrics = {out: [_metric(m, names.get(out)) for m in train.metrics] for out in outputs}
     return loss, metrics
-
-
-# --- training kinds ------------------------------------------------------------------------------
-
-@dataclass
-class Plan:
-    """What `fit` sees: the model that trains, inputs and targets, and the default loss."""
-
-    model: keras.Model
-    x: object
-    y: object
-    x_val: object = None
-    y_val: object = None
-    default_loss: str = "mean_squared_error"
-
-
-KINDS: dict[str, Callable[[Graph, CompiledModels, Dataset], Plan]] = {}
-
-
-def training_kind(name: str):
-    def register(fn):
-        KINDS[name] = fn
-        return fn
-    return register
-
-
-@training_kind("supervised")
-def supervised(graph: Graph, models: CompiledModels, data: Dataset) -> Plan:
-    if data.y_train is None:
-        raise ValueError("supervised training needs labels; this data has none")
-    classes = data.y_train.dtype.kind in "iu"
-    return Plan(models[graph.main], data.x_train, data.y_train, data.x_val, data.y_val,
-                "sparse_categorical_crossentropy" if classes else "mean_squared_error")
-
-
-@training_kind("autoencoder")
-def autoencoder(graph: Graph, models: CompiledModels, data: Dataset) -> Plan:
-    return Plan(models[graph.main], data.x_train, data.x_train, data.x_val, data.x_val, "mean_squared_error")
 
 
 # --- callbacks -------------------------------------------------------------------------------------

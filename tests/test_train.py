@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ pytest.importorskip("keras")
 
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
-from builder.runs import RunFolder, read_history  # noqa: E402
+from builder.runs import read_history  # noqa: E402
 from spec_helpers import graph_of, write_spec  # noqa: E402
 
 IRIS_MLP = """

@@ -1,0 +1,41 @@
+"""Training kinds: how a spec's models train together.
+
+A kind is a function `(graph, models, data) -> Plan`, registered with
+`@training_kind("name")` in its own module here and imported below. It picks
+the Keras model that `fit` trains and the inputs and targets it sees; a kind
+that cannot train with the plain `fit` step (GAN, WGAN-GP, diffusion) returns
+a `keras.Model` subclass with its own `train_step` that wraps the spec's models.
+`builder.train` does the rest (optimizer, callbacks, run folder) the same way
+for every kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Plan:
+    """What `fit` sees: the model that trains, inputs and targets, and the default loss."""
+
+    model: object                         # a keras.Model
+    x: object
+    y: object
+    x_val: object = None
+    y_val: object = None
+    default_loss: str = "mean_squared_error"
+
+
+KINDS: dict[str, Callable] = {}
+
+
+def training_kind(name: str):
+    """Register a kind under the name a spec gives as `train.kind`."""
+    def register(fn):
+        KINDS[name] = fn
+        return fn
+    return register
+
+
+from builder.kinds import supervised  # noqa: E402,F401  (registers supervised, autoencoder)

@@ -1,0 +1,21 @@
+"""Kinds that train with Keras' own `fit` step: supervised learning and autoencoders."""
+
+from __future__ import annotations
+
+from builder.kinds import Plan, training_kind
+
+
+@training_kind("supervised")
+def supervised(graph, models, data) -> Plan:
+    """The main model maps inputs to labels; classes (integer labels) default to a cross-entropy."""
+    if data.y_train is None:
+        raise ValueError("supervised training needs labels; this data has none")
+    classes = data.y_train.dtype.kind in "iu"
+    return Plan(models[graph.main], data.x_train, data.y_train, data.x_val, data.y_val,
+                "sparse_categorical_crossentropy" if classes else "mean_squared_error")
+
+
+@training_kind("autoencoder")
+def autoencoder(graph, models, data) -> Plan:
+    """The main model reconstructs its input (noise for a denoising autoencoder sits in the spec)."""
+    return Plan(models[graph.main], data.x_train, data.x_train, data.x_val, data.x_val, "mean_squared_error")
