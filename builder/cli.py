@@ -353,5 +353,29 @@ def predict(run: str, inputs: str, output: str) -> None:
     click.echo(f"wrote {written} predictions to {output}")
 
 
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("-n", "count", type=click.IntRange(min=1, max=10_000), default=16, show_default=True,
+              help="How many samples.")
+@click.option("--label", type=click.IntRange(min=0), default=None, help="The class to generate (conditional models).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for the sampling noise.")
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
+              help="Kind-specific sampling settings, e.g. temperature=0.8 or beam=4 (repeatable).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help=".png (image grid, or text for sequences), .txt, or .npy (the raw samples).")
+def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str) -> None:
+    """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion)."""
+    try:
+        values = parse_overrides(options)
+        import_keras()
+        from builder import generate as sampling
+        from builder.runs import RunFolder
+
+        written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
+    except SpecError as error:
+        fail(error)
+    click.echo(f"wrote {written}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,7 +3,8 @@
     runs/<name>-<YYYYmmdd-HHMMSS>/
       spec.yaml        the spec exactly as run
       run.json         how it was started: spec folder, overrides, backend, versions
-      model.keras      the final model
+      model.keras      the final model (the one `fit` trained)
+      models/          each model of a several-model spec (generator, discriminator, ...)
       checkpoints/     last.keras, written atomically after every epoch
       backup/          Keras BackupAndRestore state, for --resume
       history.csv      one row per epoch, metrics under their Keras names
@@ -33,6 +34,7 @@ class RunFolder:
     spec = property(lambda self: self.path / "spec.yaml")
     info = property(lambda self: self.path / "run.json")
     model = property(lambda self: self.path / "model.keras")
+    models = property(lambda self: self.path / "models")
     checkpoint = property(lambda self: self.path / "checkpoints" / "last.keras")
     backup = property(lambda self: self.path / "backup")
     history = property(lambda self: self.path / "history.csv")

@@ -383,6 +383,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         if len(history) < epochs:
             status = "stopped_early"
         plan.model.save(run.model)
+        save_spec_models(models, run)
         shutil.rmtree(run.backup, ignore_errors=True)
     plot_history(history, run.plot, f"{graph.name} ({train.kind})")
     summary = {
@@ -467,6 +468,23 @@ def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     return run_training(graph, run, options, Path(info["spec_dir"]))
 
 
+def save_spec_models(models: CompiledModels, run: RunFolder) -> None:
+    """Every model of the spec on its own (generator, discriminator, encoder, ...), for `generate`."""
+    if len(models) < 2:
+        return
+    run.models.mkdir(exist_ok=True)
+    for name, model in models.items():
+        model.save(run.models / f"{name}.keras")
+
+
+def load_run_models(run: RunFolder) -> dict:
+    """The trained spec models by name (one-model specs: the final model under the spec's model name)."""
+    if run.models.is_dir():
+        return {path.stem: keras.models.load_model(path) for path in sorted(run.models.glob("*.keras"))}
+    model = load_run_model(run)
+    return {model.name: model}
+
+
 def load_run_model(run: RunFolder) -> keras.Model:
     """The run's final model, or its last checkpoint if it never finished (safe_mode stays on)."""
     path = run.model if run.model.exists() else run.checkpoint
@@ -475,15 +493,20 @@ def load_run_model(run: RunFolder) -> keras.Model:
     return keras.models.load_model(path)
 
 
-def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Dataset]:
-    """The run's spec and its data, split exactly as in training (same seed)."""
+def run_graph(run: RunFolder) -> Graph:
+    """The run's spec, resolved with the overrides it ran with."""
     from builder.load import load
     from builder.parse import parse
     from builder.resolve import resolve
 
-    info = run.read_info()
     document = load(run.spec)
-    graph = resolve(parse(document), document, info.get("overrides") or {})
+    return resolve(parse(document), document, run.read_info().get("overrides") or {})
+
+
+def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Dataset]:
+    """The run's spec and its data, split exactly as in training (same seed)."""
+    info = run.read_info()
+    graph = run_graph(run)
     train_spec = graph.spec.train or TrainSpec()
     data_spec = train_spec.data
     path = data_path or (Path(info["data_path"]) if info.get("data_path") else None)
