@@ -5,7 +5,7 @@ BUILDER:= $(VENV)/bin/builder
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out/demo
 
-.PHONY: setup dot demo test bench schema clean
+.PHONY: setup dot demo test bench quality schema clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ test: setup
 
 bench: setup
 	$(PY) bench/validate_speed.py
+
+# Measured quality of the generative kinds on embedded data (minutes; figures in the README).
+quality: setup
+	@for script in bench/quality/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 schema: setup
 	$(BUILDER) schema
