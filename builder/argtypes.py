@@ -204,7 +204,7 @@ ARG_TYPES: dict[str, Checker] = {
     "max_tokens": optional(positive_int), "num_bins": optional(positive_int),
     "sequence_length": positive_int, "vocabulary_size": positive_int, "max_length": positive_int,
     "intermediate_dim": positive_int, "num_layers": positive_int, "patch_size": int_or_tuple(positive_int, 2),
-    "height": positive_int, "width": positive_int,
+    "height": positive_int, "width": positive_int, "embed_dim": positive_int,
     "kernel_size": int_or_tuple(positive_int), "strides": int_or_tuple(positive_int),
     "pool_size": int_or_tuple(positive_int), "dilation_rate": int_or_tuple(positive_int),
     "size": int_or_tuple(positive_int), "output_size": int_or_tuple(positive_int),
@@ -236,11 +236,12 @@ for _kind in ("kernel", "bias", "recurrent", "embeddings", "beta", "gamma", "dep
     ARG_TYPES[f"{_kind}_regularizer"] = regularizer
     ARG_TYPES[f"{_kind}_constraint"] = name_from("constraints")
 ARG_TYPES["activity_regularizer"] = regularizer
+ARG_TYPES["initializer"] = name_from("initializers")  # builder's PositionEmbedding, ClassToken
 
-# Per-layer overrides, for names that mean something else in one layer.
+# Per-layer overrides, for names that mean something else in one layer. (No override is needed
+# where the layer's own default already tells the type apart: see `checker_for`.)
 for _dim in ("1D", "2D", "3D"):
     ARG_TYPES[f"ZeroPadding{_dim}.padding"] = int_or_tuple(json_value)
-ARG_TYPES["Conv1D.padding"] = one_of("valid", "same", "causal")
 ARG_TYPES["Dot.axes"] = lambda v: None if any_int(v) is None or list_of(any_int, 2, 2)(v) is None \
     else "an integer or a list of two integers"
 
@@ -262,7 +263,22 @@ def _by_default(entry: dict) -> Checker:
 
 
 def checker_for(layer_type: str, arg: str, entry: dict) -> Checker:
-    return ARG_TYPES.get(f"{layer_type}.{arg}") or ARG_TYPES.get(arg) or _by_default(entry)
+    """The checker for one argument of one layer type.
+
+    A Keras default is always a valid value, so: a shared type that would
+    reject the layer's own default does not apply to that layer (the default
+    types the argument instead), and a default of None admits None.
+    """
+    check = ARG_TYPES.get(f"{layer_type}.{arg}") or ARG_TYPES.get(arg)
+    if check is None:
+        return _by_default(entry)
+    if "default" in entry:
+        default = entry["default"]
+        if default is None:
+            return optional(check)
+        if check(default) is not None:
+            return _by_default(entry)
+    return check
 
 
 def check_value(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:

@@ -127,10 +127,15 @@ def _lower_callables(module) -> list[str]:
 
 def _names(keras) -> dict:
     """Names a spec may give as strings; each resolves through a closed table."""
+    from keras.src import constraints, initializers
+
     return {
         "activations": _lower_callables(keras.activations),
-        "initializers": [n for n in _lower_callables(keras.initializers) if n not in ("constant", "stft")],
-        "constraints": [n for n in _lower_callables(keras.constraints) if n != "min_max_norm"],
+        # every name Keras' own lookup accepts, minus those that need arguments (constant, stft, min_max_norm)
+        "initializers": sorted(set(initializers.ALL_OBJECTS_DICT) - {
+            "Initializer", "initializer", "Constant", "constant", "STFT", "STFTInitializer", "stft"}),
+        "constraints": sorted(set(constraints.ALL_OBJECTS_DICT) - {"Constraint", "constraint", "MinMaxNorm",
+                                                                    "min_max_norm"}),
         "losses": [n for n in _lower_callables(keras.losses) if n != "ctc"],
         "metrics": sorted(set(_lower_callables(keras.metrics)) | {"accuracy", "auc", "precision", "recall"}),
     }

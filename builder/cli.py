@@ -117,6 +117,7 @@ def schema(output: str | None, check: bool) -> None:
 @main.command()
 def catalogue() -> None:
     """Regenerate schemas/keras_layers.json from the installed Keras (imports Keras)."""
+    import_keras()
     from builder import catalog_gen
 
     click.echo(f"wrote {catalog_gen.write()}")

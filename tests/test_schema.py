@@ -39,3 +39,19 @@ def test_catalogue_refuses_code_running_layers():
     for name in ("Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer"):
         assert cat.layer(name) is None and name in cat.excluded
     assert cat.layer("Convolution2D").name == "Conv2D"  # aliases resolve to one class
+
+
+def test_every_keras_default_passes_its_argument_check():
+    """A Keras default is always valid; a checker that rejects one is wrong, not the default."""
+    from builder import argtypes
+
+    cat = catalog()
+    rejected = []
+    for name in sorted(cat.layers):
+        info = cat.layer(name)
+        for arg, entry in info.args.items():
+            if "default" in entry and entry.get("kind") != "layer":
+                message = argtypes.check_value(info.name, arg, entry["default"], entry)
+                if message:
+                    rejected.append(f"{name}.{arg}: {message}")
+    assert rejected == []
