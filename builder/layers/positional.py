@@ -18,7 +18,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         `(batch, sequence_length, channels)`, `channels` even.
 
     Output shape:
-        Same as the input.
+        Same as the input. A Keras mask passes through.
 
     Example:
 
@@ -32,6 +32,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         if max_wavelength <= 0:
             raise ValueError(f"expected a positive number. Received: max_wavelength={max_wavelength}")
         self.max_wavelength = float(max_wavelength)
+        self.supports_masking = True
 
     def build(self, input_shape):
         channels = input_shape[-1]

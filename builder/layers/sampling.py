@@ -28,8 +28,6 @@ class VAESampling(keras.layers.Layer):
 
     builder_many_inputs = True  # called on [mean, log_var]
 
-    builder_many_inputs = True  # reads a list of tensors (for the catalogue)
-
     def __init__(self, kl_weight=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if kl_weight < 0:
