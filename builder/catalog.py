@@ -8,8 +8,8 @@ signature without importing Keras.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "schemas" / "keras_layers.json"
@@ -27,17 +27,18 @@ class LayerInfo:
     call: dict           # call-time arguments other than the main input
     summary: str
 
-    @property
+    # cached: resolve asks once per node, and a big spec has thousands (frozen, so computed once is right)
+    @cached_property
     def required_args(self) -> list[str]:
         return [n for n, a in self.args.items() if a.get("required")]
 
-    @property
+    @cached_property
     def tensor_call_args(self) -> list[str]:
         """Call arguments that take tensors (`key`, `initial_state`, masks)."""
         return [n for n, a in self.call.items()
                 if n != "training" and not isinstance(a.get("default"), bool)]
 
-    @property
+    @cached_property
     def flag_call_args(self) -> list[str]:
         """Call arguments that take a plain boolean (`use_causal_mask`, ...)."""
         return [n for n, a in self.call.items() if isinstance(a.get("default"), bool) and n != "training"]
@@ -51,15 +52,20 @@ class Catalog:
     excluded: dict
     names: dict
     optimizers: dict
+    infos: dict = field(default_factory=dict, compare=False, repr=False)  # name -> LayerInfo, built once
 
     def layer(self, name: str) -> LayerInfo | None:
-        name = self.aliases.get(name, name)
-        entry = self.layers.get(name)
+        info = self.infos.get(name)
+        if info is not None:
+            return info
+        canonical = self.aliases.get(name, name)
+        entry = self.layers.get(canonical)
         if entry is None:
             return None
-        return LayerInfo(name=name, family=entry["family"], many_inputs=entry["many_inputs"],
-                         input_arg=entry["input_arg"], args=entry["args"], call=entry["call"],
-                         summary=entry.get("summary", ""))
+        info = self.infos[name] = LayerInfo(name=canonical, family=entry["family"], many_inputs=entry["many_inputs"],
+                                            input_arg=entry["input_arg"], args=entry["args"], call=entry["call"],
+                                            summary=entry.get("summary", ""))
+        return info
 
     @property
     def layer_names(self) -> list[str]:

@@ -85,8 +85,13 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
+_NOT_A_NUMBER_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$") - set("nNtTfF")
+
+
 def resolve_plain_scalar(text: str) -> Any:
     """The value of an unquoted scalar under YAML 1.2's core schema."""
+    if text and text[0] in _NOT_A_NUMBER_START:  # fast path: most scalars are names (Conv2D, same, relu)
+        return text
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -315,10 +320,21 @@ def _decode(raw: bytes, file: str) -> str:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1  # characters, not bytes
         raise SpecError.single(Location(file, line, column),
                                f"the spec is not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})",
                                "save the file as UTF-8") from None
+
+
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # YAML's line breaks
+
+
+def _end_clamped(source: str, file: str, line: int, column: int) -> Location:
+    """A location inside the text: libyaml puts "unexpected end of stream" on the line after the last."""
+    lines = _LINE_BREAK.split(source)
+    if line > len(lines):
+        return Location(file, len(lines), len(lines[-1]) + 1)
+    return Location(file, line, column)
 
 
 def load_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_LIMITS) -> Document:
@@ -336,8 +352,10 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        loc = _end_clamped(source, file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        if exc.context_mark and exc.problem_mark and exc.context_mark.line < exc.problem_mark.line:
+            message += f" (it began at line {exc.context_mark.line + 1})"  # e.g. where a `{` was left open
         raise SpecError([Problem(loc, f"invalid YAML: {message}")]) from None
     except (yaml.YAMLError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
         raise SpecError.single(Location(file, 1, 1), f"invalid YAML: {type(exc).__name__}: {show(str(exc), 200)}") from None
@@ -347,8 +365,12 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_
                                "a spec is a mapping with at least `inputs`, `layers` and `outputs`, or `models`")
     if not isinstance(root, dict):
         raise SpecError.single(builder.marks.get((), Location(file, 1, 1)),
-                               f"a spec is a mapping of keys to values; this file holds a {type(root).__name__}")
+                               "a spec is a mapping of keys to values; this file holds "
+                               + _KINDS.get(type(root), "a single value"))
     return Document(root, file, builder.marks, builder.key_marks)
+
+
+_KINDS = {list: "a list", str: "a text", int: "a number", float: "a number", bool: "a boolean"}
 
 
 def load(source: str | Path, limits: Limits = DEFAULT_LIMITS) -> Document:

@@ -14,9 +14,10 @@ Public entry point: `parse(document)` -> `Spec`.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterable
+import types
+from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from builder import argtypes, spec as spec_models
 from builder.catalog import LayerInfo, catalog
@@ -34,15 +35,63 @@ _WRONG_TYPE = {"int_type", "float_type", "bool_type", "string_type", "list_type"
                "greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
+_NUMERIC_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
 def _field_names(model: type[BaseModel]) -> set[str]:
     return {f.alias or name for name, f in model.model_fields.items()}
 
 
-def _closest_field(container: dict, key: str) -> str | None:
-    """Did-you-mean for an unknown key, among the fields of the model the mapping most resembles."""
-    others = set(container) - {key}
-    best = max(_MODELS, key=lambda m: (len(others & _field_names(m)), -len(_field_names(m))))
-    return did_you_mean(key, sorted(_field_names(best)))
+def _leaves(annotation) -> list[tuple[Any, set]]:
+    """The concrete types an annotation may hold, each with the labels pydantic puts in error locs."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *meta = get_args(annotation)
+        tags = {m.tag for m in meta if isinstance(m, Tag)}
+        return [(t, labels | tags) for t, labels in _leaves(base)]
+    if origin is Union or origin is types.UnionType:
+        return [leaf for arg in get_args(annotation) for leaf in _leaves(arg)]
+    labels = set()
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        labels.add(annotation.__name__)
+        for f in annotation.model_fields.values():  # `source: Literal["csv"]` labels a tagged union
+            if get_origin(f.annotation) is Literal and len(get_args(f.annotation)) == 1:
+                labels.add(get_args(f.annotation)[0])
+    return [(annotation, labels)]
+
+
+def _model_at(loc: Iterable) -> type[BaseModel] | None:
+    """The pydantic model that validated the mapping at a pydantic error loc."""
+    candidates = _leaves(Spec)
+    for part in loc:
+        named = [c for c in candidates
+                 if part in c[1] or any(isinstance(part, str) and part.endswith(f", {label}]") for label in c[1])]
+        if named:  # a union branch label such as 'block-use', 'csv' or 'function-after[..., OptimizerSpec]'
+            candidates = named
+            continue
+        following = []
+        for kind, _ in candidates:
+            if inspect.isclass(kind) and issubclass(kind, BaseModel):
+                fields = {f.alias or name: f for name, f in kind.model_fields.items()}
+                if isinstance(part, str) and part in fields:
+                    following += _leaves(fields[part].annotation)
+            elif get_origin(kind) is list and isinstance(part, int):
+                following += _leaves(get_args(kind)[0])
+            elif get_origin(kind) is dict and isinstance(part, str):
+                following += _leaves(get_args(kind)[1])
+        if following:
+            candidates = following
+    models = [k for k, _ in candidates if inspect.isclass(k) and issubclass(k, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _closest_field(container: dict, key: str, loc: tuple = ()) -> str | None:
+    """Did-you-mean for an unknown key, among the fields of the model at `loc` (or the one it most resembles)."""
+    model = _model_at(loc)
+    if model is None:
+        others = set(container) - {key}
+        model = max(_MODELS, key=lambda m: (len(others & _field_names(m)), -len(_field_names(m))))
+    return did_you_mean(key, sorted(_field_names(model)))
 
 
 def _walk(data: Any, loc: Iterable) -> tuple[tuple, Any, Any]:
@@ -91,8 +140,12 @@ def _expected(err: dict) -> str:
             return "an id: a letter or _, then letters, digits or _"
         if pattern == spec_models.REF_PATTERN:
             return "a reference: a node id, `block.node`, `$input`, with an optional `[k]`"
+        if pattern.startswith("^\\$\\{"):
+            return "a ${parameter}"
         if "://" in pattern:
             return "a local path, not a URL"
+        if pattern.startswith("^[A-Za-z0-9]"):
+            return "a name: a letter or digit, then letters, digits, _, . or -"
         return f"text matching {pattern}"
     if kind in ("string_too_long", "too_long"):
         return f"at most {ctx.get('max_length')} {'characters' if kind == 'string_too_long' else 'items'}"
@@ -105,17 +158,25 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
     groups: dict[tuple, list[tuple[dict, Any, Any]]] = {}
     extra: list[Problem] = []
     missing: list[Problem] = []
+    specific: set[tuple] = set()  # paths of errors about one key, which beat a failed union above them
     for err in error.errors(include_url=False):
         path, value, parent = _walk(document.data, err["loc"])
         kind = err["type"]
         if kind == "extra_forbidden":
             key = path[-1] if path else err["loc"][-1]
-            hint = _closest_field(parent, key) if isinstance(parent, dict) else None
+            hint = _closest_field(parent, key, err["loc"][:-1]) if isinstance(parent, dict) else None
             extra.append(Problem(document.locate(path, key=True), f"unknown key {show(key)}",
                                  hint or "remove it; misspelt keys are errors, never ignored"))
-        elif kind == "missing":
-            name = err["loc"][-1]
-            missing.append(Problem(document.locate(path), f"missing required key {show(name)}"))
+            specific.add(path)
+        elif kind in ("missing", "union_tag_not_found"):
+            # union_tag_not_found: a tagged union (train.data) whose tag key is missing or misspelt
+            name = err["loc"][-1] if kind == "missing" else str(err["ctx"]["discriminator"]).strip("'")
+            hint = None
+            if isinstance(value, dict):
+                near = [k for k in value if isinstance(k, str) and did_you_mean(k, [name])]
+                hint = f"{show(near[0])} looks like a misspelling of {show(name)}" if near else None
+            missing.append(Problem(document.locate(path), f"missing required key {show(name)}", hint))
+            specific.add(path + (name,))
         elif kind in ("value_error", "assertion_error"):
             message = str((err.get("ctx") or {}).get("error", err["msg"]))
             missing.append(Problem(document.locate(path), message))
@@ -123,10 +184,15 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
             groups.setdefault(path, []).append((err, value, parent))
     problems = []
     for path, errs in groups.items():
-        deeper = any(p[: len(path)] == path and len(p) > len(path) for p in groups)
+        deeper = any(p[: len(path)] == path and len(p) > len(path) for p in [*groups, *specific])
         if deeper and all(e["type"] in _WRONG_TYPE for e, _, _ in errs):
             continue  # a union branch that failed at the top; the deeper error is the useful one
         expectations = list(dict.fromkeys(_expected(e) for e, _, _ in errs))
+        if "text" in expectations and any(e["type"] in _NUMERIC_BOUNDS for e, _, _ in errs):
+            # a number out of range where a string branch is also allowed: `int | ${parameter}` (sizes,
+            # repeat) or `-1 | node id` (references); "or text" would invite writing the number quoted
+            relative = any((e.get("ctx") or {}).get("le") == -1 for e, _, _ in errs)
+            expectations[expectations.index("text")] = "a node id" if relative else "a ${parameter}"
         value = errs[0][1]
         name = path[-1] if path and isinstance(path[-1], str) else (path[-2] if len(path) > 1 else "value")
         received = f"{name}={show(value)}" if isinstance(name, str) else show(value)
@@ -156,8 +222,13 @@ def has_placeholder(value: Any) -> bool:
     return False
 
 
-def unknown_layer_problem(type_name: str, where: Location, node: str | None = None) -> Problem:
+def unknown_layer_problem(type_name: Any, where: Location, node: str | None = None) -> Problem:
     cat = catalog()
+    if type_name is None:
+        return Problem(where, "missing required key 'type'", "a layer is written {type: Dense, units: 8}", node=node)
+    if not isinstance(type_name, str):
+        return Problem(where, f"expected text, a layer type such as Dense. Received: type={show(type_name)}",
+                       node=node)
     if type_name in cat.excluded:
         return Problem(where, f"layer type {show(type_name)} is not allowed in a spec: {cat.excluded[type_name]}",
                        node=node)
@@ -181,8 +252,9 @@ def check_layer(node: dict, locate, path: tuple, label: str | None = None) -> li
     problems = []
     structural = {"id", "type", "inputs", "call"}
     args = {k: v for k, v in node.items() if k not in structural}
+    misspelt = {did_you_mean(k, [n]) for k in args if k not in info.args for n in info.required_args}
     for name in info.required_args:
-        if name not in args:
+        if name not in args and f"did you mean {name!r}?" not in misspelt:  # else the misspelling says it
             problems.append(Problem(locate(path), f"{info.name} needs the argument {show(name)}", node=label))
     for name, value in args.items():
         entry = info.args.get(name)
@@ -190,7 +262,8 @@ def check_layer(node: dict, locate, path: tuple, label: str | None = None) -> li
             if name == "name":
                 hint = "use `id` to name a node"
             else:
-                hint = did_you_mean(name, sorted(info.args)) or f"{info.name} takes: {', '.join(sorted(info.args))}"
+                hint = (did_you_mean(name, sorted(info.args) + sorted(structural))
+                        or f"{info.name} takes: {', '.join(sorted(info.args))}")
             problems.append(Problem(locate(path + (name,), key=True),
                                     f"{info.name} has no argument {show(name)}", hint, node=label))
             continue
@@ -227,7 +300,8 @@ def _raw_layer_nodes(data: dict):
     def walk(layers, prefix):
         if isinstance(layers, list):
             for i, node in enumerate(layers):
-                if isinstance(node, dict) and "block" not in node and "model" not in node and "type" in node:
+                if isinstance(node, dict) and "block" not in node and "model" not in node \
+                        and isinstance(node.get("type"), str):  # else the structural check reports it
                     yield prefix + (i,), node
     yield from walk(data.get("layers"), ("layers",))
     for group in ("models", "blocks"):
@@ -239,15 +313,27 @@ def _raw_layer_nodes(data: dict):
 
 
 def _optimizer_problems(document: Document) -> list[Problem]:
+    """`train.optimizer` and each of `train.optimizers` (one per network, GAN kinds)."""
     train = document.data.get("train")
-    optimizer = train.get("optimizer") if isinstance(train, dict) else None
-    if not isinstance(optimizer, dict) or optimizer.get("type", "adam") not in catalog().optimizers:
+    if not isinstance(train, dict):
+        return []
+    problems = _one_optimizer_problems(document, train.get("optimizer"), ("train", "optimizer"))
+    networks = train.get("optimizers")
+    if isinstance(networks, dict):
+        for role, optimizer in networks.items():
+            problems += _one_optimizer_problems(document, optimizer, ("train", "optimizers", role))
+    return problems
+
+
+def _one_optimizer_problems(document: Document, optimizer, at: tuple) -> list[Problem]:
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type", "adam"), str) \
+            or optimizer.get("type", "adam") not in catalog().optimizers:
         return []  # a missing or unknown type is reported by the structural check
     kind = optimizer.get("type", "adam")
     known = catalog().optimizers[kind]
     problems = []
     for name, value in optimizer.items():
-        path = ("train", "optimizer", name)
+        path = at + (name,)
         if name in ("type", "learning_rate"):
             continue
         if name not in known:

@@ -20,8 +20,10 @@ Public entry point: `resolve(spec, document, overrides)` -> `Graph`.
 from __future__ import annotations
 
 import ast
+import gc
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from builder.catalog import catalog
@@ -129,15 +131,21 @@ class _UnknownName(_ExprError):
     """A `${name}` naming no parameter (inside blocks, `_check_blocks` has already said so)."""
 
 
-def evaluate(expression: str, params: dict, used: set) -> Any:
-    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses."""
-    text = expression.strip()
+@lru_cache(maxsize=4096)
+def _parse_expression(text: str) -> ast.Expression:
+    """The syntax tree of an expression (cached: a big spec repeats the same few; trees are only read)."""
     if len(text) > 200:
         raise _ExprError("an expression is at most 200 characters")
     try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+        return ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise _ExprError(f"cannot read the expression {show(text)}") from None
+
+
+def evaluate(expression: str, params: dict, used: set) -> Any:
+    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses."""
+    text = expression.strip()
+    tree = _parse_expression(text)
 
     def walk(node):
         if isinstance(node, ast.Expression):
@@ -207,6 +215,7 @@ def placeholder_names(value: Any) -> set[str]:
     return names
 
 
+@lru_cache(maxsize=4096)
 def snake(name: str) -> str:
     """Keras' own rule for default layer names: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
     name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
@@ -275,7 +284,7 @@ class _Expander:
         if len(inputs) == 1:
             sequence.append(Ref(inputs[0]))
         last = self.layers(model.layers, path + ("layers",), (), self.params, names, {}, sequence, 0, ())
-        outputs = self.outputs(model.outputs, path, names, last)
+        outputs = self.outputs(model.outputs, path, names, last, sequence)
         self.link()
         return self.finish(name, inputs, outputs, path)
 
@@ -304,6 +313,11 @@ class _Expander:
             self.failures += 1
             if not (in_block and isinstance(exc, _UnknownName)):  # else reported once by _check_blocks
                 self.error(path, str(exc), node=node)
+            return None
+        if has_placeholder(result):  # `params: {a: "${b}"}`: values are filled in once, not again and again
+            self.failures += 1
+            self.error(path, f"{show(value)} gives {show(result)}: a parameter's value cannot hold ${{...}} "
+                             "itself", "give the parameter a plain value", node=node)
             return None
         self.used_spec_params |= used
         return result
@@ -417,7 +431,9 @@ class _Expander:
                 self.error(path, f"block {show(item.block)} needs the parameter{'s' * (len(missing) > 1)} "
                                  f"{', '.join(map(show, missing))}", "give it under `with:`")
                 return None
-            inner_params = {**self.params, **{k: v for k, v in declared.items() if v is not None}, **values}
+            defaults = {k: self.subst(v, params, ("blocks", item.block, "params", k))  # may use spec params
+                        for k, v in declared.items() if v is not None and k not in values}
+            inner_params = {**self.params, **defaults, **values}
             instance = local if repeat == 1 else f"{local}_{r}"
             qualified = prefix + instance
             scope = Scope(id=qualified, block=item.block, params=tuple(sorted(
@@ -452,7 +468,12 @@ class _Expander:
                 self.error(path + ("inputs", unknown[0]), f"block {show(item.block)} has no input {show(unknown[0])}",
                            f"its inputs are: {', '.join(block.inputs)}", key=True)
                 return None
-            raw = [raw.get(name) for name in block.inputs]
+            missing = [name for name in block.inputs if name not in raw]
+            if missing:
+                self.error(path + ("inputs",), f"block {show(item.block)} needs its input{'s' * (len(missing) > 1)} "
+                                               f"{', '.join(map(show, missing))}")
+                return None
+            raw = [raw[name] for name in block.inputs]
         elif not isinstance(raw, list):
             raw = [raw]
         if len(raw) != len(block.inputs):
@@ -475,7 +496,12 @@ class _Expander:
             match = _REF.match(target)
             name, index = match.group(2), match.group(3)
             if target.startswith("$"):
-                return inner_inputs.get(target)
+                found = inner_inputs.get("$" + name)
+                if found is None:
+                    self.error(("blocks", block_name, "output"), f"block {show(block_name)}: output {show(target)} "
+                               "is not one of its inputs", did_you_mean(target, sorted(inner_inputs)))
+                    return None
+                return found if index is None else Ref(found.node, int(index))
             if name in inner_names:
                 found = inner_names[name]
                 return found if index is None else Ref(found.node, int(index))
@@ -529,6 +555,7 @@ class _Expander:
                                + (" (the model has several inputs)" if not p.sequence else ""), node=node.id)
                     continue
                 node.inputs = (p.sequence[p.position - 1],)
+                self.arity(node, p.path, False)  # e.g. an Add, or a model of two inputs, reading one node
                 continue
             if isinstance(raw, dict):
                 kwargs = {}
@@ -549,7 +576,10 @@ class _Expander:
                 self.arity(node, p.path, isinstance(raw, list))
 
     def keyword_inputs(self, node: Node, kwargs: dict, path: tuple) -> None:
-        info = catalog().layer(node.type) if node.op == "layer" else None
+        if node.op == "model":
+            self.model_keyword_inputs(node, kwargs, path)
+            return
+        info = catalog().layer(node.type)
         if info is None:
             node.inputs = tuple(r for v in kwargs.values() for r in (v if isinstance(v, tuple) else (v,)))
             return
@@ -568,7 +598,39 @@ class _Expander:
         node.inputs = first if isinstance(first, tuple) else (first,)
         node.kwargs = kwargs
 
+    def model_keyword_inputs(self, node: Node, kwargs: dict, path: tuple) -> None:
+        """`{model: d, inputs: {image: x, label: y}}`: the called model's inputs by name, put in its order."""
+        names = self.called_inputs(node)
+        if names is None:
+            return  # an unknown model, reported where it is named
+        for key, value in kwargs.items():
+            if key not in names:
+                self.error(path + ("inputs", key), f"model {show(node.type)} has no input {show(key)}",
+                           did_you_mean(key, names) or f"its inputs are: {', '.join(names)}", node=node.id, key=True)
+                return
+            if isinstance(value, tuple):
+                self.error(path + ("inputs", key), f"node {show(node.id)}: input {show(key)} of model "
+                                                   f"{show(node.type)} takes one node; got {len(value)}", node=node.id)
+                return
+        missing = [name for name in names if name not in kwargs]
+        if missing:
+            self.error(path + ("inputs",), f"node {show(node.id)}: model {show(node.type)} needs its input"
+                                           f"{'s' * (len(missing) > 1)} {', '.join(map(show, missing))}", node=node.id)
+            return
+        node.inputs = tuple(kwargs[name] for name in names)
+
+    def called_inputs(self, node: Node) -> list[str] | None:
+        called = (self.spec.models or {}).get(node.type)
+        return None if called is None or node.type == self.model_name else list(called.inputs)
+
     def arity(self, node: Node, path: tuple, as_list: bool) -> None:
+        if node.op == "model":
+            names = self.called_inputs(node)
+            if names is not None and len(node.inputs) != len(names):
+                self.error(path + ("inputs",), f"node {show(node.id)}: model {show(node.type)} takes {len(names)} "
+                                               f"input{'s' * (len(names) > 1)} ({', '.join(names)}); got "
+                                               f"{len(node.inputs)}", node=node.id)
+            return
         if node.op != "layer":
             return
         info = catalog().layer(node.type)
@@ -582,14 +644,14 @@ class _Expander:
             self.error(path + ("inputs",), f"node {show(node.id)}: {node.type} takes one input; got {count}",
                        "merge them first with Concatenate or Add", node=node.id)
 
-    def outputs(self, raw, path, names, last) -> list[Ref]:
+    def outputs(self, raw, path, names, last, sequence) -> list[Ref]:
         if raw is None:
             return [last] if last is not None else []
         values = raw if isinstance(raw, list) else [raw]
         refs = []
         for i, value in enumerate(values):
-            ref = self.lookup(value, names, {}, [], 0, path + ("outputs",) + ((i,) if isinstance(raw, list) else ()),
-                              "outputs")
+            ref = self.lookup(value, names, {}, sequence, len(sequence),  # -1: the last node
+                              path + ("outputs",) + ((i,) if isinstance(raw, list) else ()), "outputs")
             if ref is not None:
                 refs.append(ref)
         return refs
@@ -717,6 +779,18 @@ def _model_order(models: dict, deps: dict, doc: Document, problems: list[Problem
 
 def resolve(spec: Spec, document: Document, overrides: dict | None = None) -> Graph:
     """Expand and check a parsed spec; raise `SpecError` listing every problem."""
+    # Expansion allocates a few objects per node and frees none, so the cyclic garbage collector's full
+    # passes find nothing and grow with the graph (1.6x slower at 30,000 nodes); pause it meanwhile.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve(spec, document, overrides)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _resolve(spec: Spec, document: Document, overrides: dict | None) -> Graph:
     params = {**spec.params, **(overrides or {})}
     problems: list[Problem] = []
     for key in overrides or {}:
