@@ -178,10 +178,7 @@ class _Compiler:
                                                name=node.id)
             elif node.op == "model":
                 callee = self.result[node.type]
-                inputs = [self.tensor(tensors, r, node) for r in node.inputs]
-                if node.kwargs:
-                    by_name = {k: self.tensor(tensors, v, node) for k, v in node.kwargs.items()}
-                    inputs = [by_name.get(name) for name in self.graph.models[node.type].inputs]
+                inputs = [self.tensor(tensors, r, node) for r in node.inputs]  # resolve put them in callee order
                 try:
                     tensors[node.id] = callee(inputs[0] if len(inputs) == 1 else inputs)
                 except Exception as exc:  # Keras raises many types for a bad wiring

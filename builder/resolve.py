@@ -248,6 +248,7 @@ class _Expander:
         self.problems: list[Problem] = []
         self.used_spec_params: set = set()
         self.failures = 0  # substitutions that failed, so callers skip checks that would only repeat them
+        self.warnings: list[Problem] = []
 
     def loc(self, path: tuple, key: bool = False) -> Location:
         return self.doc.locate(path, key)
@@ -399,10 +400,6 @@ class _Expander:
         per_repeat = item.per_repeat or []
         if len(per_repeat) > repeat:
             self.error(path + ("per_repeat",), f"per_repeat has {len(per_repeat)} items for {repeat} repeats")
-        if repeat > 1 and len(block.inputs) > 1:
-            self.error(path + ("repeat",), f"block {show(item.block)} has {len(block.inputs)} inputs; only "
-                                           "one-input blocks can repeat")
-            return None
         declared = block.params
         for key in list(item.with_) + [k for override in per_repeat for k in override]:
             if key not in declared:
@@ -450,7 +447,7 @@ class _Expander:
             if repeat > 1:
                 names[instance] = out
                 self.aliases[qualified] = out
-            entry = [out]
+            entry = [out] + entry[1:]  # the next repeat reads this one; other inputs stay (a decoder's memory)
         names[local] = out
         self.aliases[group] = out
         return out
@@ -535,10 +532,16 @@ class _Expander:
                            did_you_mean(raw, known) if known else None, node=node_id)
                 return None
             return ref if index is None else Ref(ref.node, index)
-        target = names.get(name) or self.aliases.get(name)
-        if target is None and name in self.nodes:
-            target = Ref(name)
+        target = names.get(name)
+        if target is None and not block_inputs:  # a block is closed: it reads its own nodes and its $inputs
+            target = self.aliases.get(name) or (Ref(name) if name in self.nodes else None)
         if target is None:
+            if block_inputs:
+                self.error(path, f"node {show(node_id)} reads {show(raw)}, which is not a node of its block",
+                           did_you_mean(name, sorted(names)) or
+                           f"a block reads outside nodes through its inputs: {', '.join(sorted(block_inputs))}",
+                           node=node_id)
+                return None
             known = sorted(set(names) | set(self.nodes) | set(self.aliases))
             self.error(path, f"node {show(node_id)} reads {show(raw)}, which is not a node or input",
                        did_you_mean(name, known), node=node_id)
@@ -803,7 +806,6 @@ def _resolve(spec: Spec, document: Document, overrides: dict | None) -> Graph:
     model_name = re.sub(r"[^A-Za-z0-9_]", "_", name)
     specs = spec.model_specs(model_name)
     expander = _Expander(spec, document, params)
-    expander.warnings = []
     graphs: dict[str, ModelGraph] = {}
     deps: dict[str, set] = {}
     for mname, model in specs.items():

@@ -304,7 +304,15 @@ GOOD = {
     "seq2seq.yaml": {"seq2seq": ["source", "target", "enc", "dec", "logits"]},
     "gan.yaml": {"generator": ["z", "dense_1", "image"], "discriminator": ["image", "dense_1", "score"],
                  "gan": ["z", "fake", "score"]},
+    "decoder_stack.yaml": {"decoder_stack": ["target", "source"] + [
+        f"dec_{r}.{n}" for r in (1, 2, 3) for n in ("attend", "sum")]},
 }
+
+
+def test_a_repeated_two_input_block_chains_its_first_input_and_keeps_the_others():
+    nodes = graph_of((GOOD_SPECS / "decoder_stack.yaml").read_text()).models["decoder_stack"].nodes
+    assert [str(r) for r in nodes["dec_2.attend"].inputs] == ["dec_1.sum"]
+    assert {k: str(v) for k, v in nodes["dec_3.attend"].kwargs.items()} == {"value": "source"}
 
 
 def test_every_good_spec_is_listed_here():
