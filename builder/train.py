@@ -19,6 +19,7 @@ Public entry points: `train(graph, spec_path, options)` and `resume(run, options
 from __future__ import annotations
 
 import importlib.util
+import csv
 import json
 import math
 import os
@@ -173,6 +174,65 @@ class EpochCheckpoint(keras.callbacks.Callback):
         tmp = self.path.with_name("partial-" + self.path.name)
         self.model.save(tmp)
         os.replace(tmp, self.path)
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv: one row per finished epoch, always consistent with the backup a resume starts from.
+
+    A kill can land between the backup of an epoch and its row. So on the first epoch of every `fit`
+    the rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.fields: list[str] | None = None
+        self.started = False
+
+    def on_train_begin(self, logs=None):
+        self.started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.started:
+            return
+        self.started = True
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            self.fields = reader.fieldnames
+            kept = [row for row in reader if _epoch_of(row) < epoch]
+        tmp = self.path.with_name("partial-" + self.path.name)
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        new = not self.path.exists() or not self.fields
+        if new:
+            self.fields = ["epoch"] + sorted(logs)
+        with self.path.open("a" if not new else "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields, restval="", extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({"epoch": epoch} | {key: _number(value) for key, value in logs.items()})
+
+
+def _epoch_of(row: dict) -> float:
+    try:
+        return float(row.get("epoch", ""))
+    except ValueError:
+        return math.inf
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -353,7 +413,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
         EpochCheckpoint(run.checkpoint),
-        keras.callbacks.CSVLogger(str(run.history), append=True),
+        HistoryLog(run.history),
         guard, clock,
     ]
     if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):

@@ -252,3 +252,20 @@ def test_evaluate_and_predict_from_a_run(tmp_path):
     predicted = [row["prediction"] for row in rows]
     expected = [iris.target_names[t] for t in iris.target[::10]]
     assert np.mean([p == e for p, e in zip(predicted, expected)]) > 0.8
+
+
+def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
+    # a kill between an epoch's backup and its history row (or the other way round) must not leave
+    # the resumed history with a gap or a repeat: the log is cut back to the epoch training resumes at
+    from builder.train import HistoryLog
+
+    log = HistoryLog(tmp_path / "history.csv")
+    for epoch in range(5):
+        log.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 2.0})
+    resumed = HistoryLog(tmp_path / "history.csv")
+    resumed.on_train_begin()
+    resumed.on_epoch_begin(3)
+    resumed.on_epoch_end(3, {"loss": 0.2, "val_loss": 1.5})
+    rows = read_history(tmp_path / "history.csv")
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
+    assert rows[-1]["loss"] == 0.2 and rows[1]["loss"] == 0.5
