@@ -5,7 +5,7 @@ BUILDER:= $(VENV)/bin/builder
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out/demo
 
-.PHONY: setup dot demo test bench quality schema clean
+.PHONY: setup dot demo test bench bench-gpu quality schema clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,11 +31,18 @@ demo: setup
 	$(BUILDER) train specs/lenet.yaml
 	@echo "demo outputs: diagram and model in $(OUT)/, the training run folder printed above (under runs/)"
 
+# The whole suite on TensorFlow, then the backend-sensitive modules (tests/conftest.py) on JAX and PyTorch.
 test: setup
 	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --backend jax
+	$(PY) -m pytest -q -n 2 --backend torch
 
 bench: setup
 	$(PY) bench/validate_speed.py
+
+# builder against hand-written Keras on the JAX backend's GPU, float32 and mixed bfloat16 (a GPU machine).
+bench-gpu: setup
+	$(PY) bench/gpu_train.py
 
 # Measured quality of the generative kinds on embedded data (minutes; figures in the README).
 quality: setup

@@ -43,7 +43,7 @@ class _RegisterOnKerasImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-if "keras" in sys.modules:
+if sys.modules.get("keras") is not None:   # (None: marked absent)
     _register_layers()
 elif not any(isinstance(f, _RegisterOnKerasImport) for f in sys.meta_path):
     sys.meta_path.insert(0, _RegisterOnKerasImport())

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from builder import __version__
-from builder.backend import import_keras
+from builder.backend import BackendError, choose, import_keras
 from builder.errors import Problem, SpecError
 
 
@@ -57,7 +57,26 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="NAME=VAL
                           help="Override a spec parameter (repeatable).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _choose_backend(ctx, param, value):
+    choose(value)   # checks the name only; Keras is imported later, by the command, on this backend
+
+
+backend_option = click.option(
+    "--backend", metavar="tensorflow|jax|torch", default=None, expose_value=False, callback=_choose_backend,
+    help="The Keras backend (default: $KERAS_BACKEND, else Keras' default, TensorFlow).")
+
+
+class _Commands(click.Group):
+    """Backend and cluster problems (unknown, not installed, malformed TF_CONFIG) as one `Error:` line."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BackendError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="builder")
 def main() -> None:
     """Declarative neural networks: YAML specs validated, drawn, compiled to Keras and trained."""
@@ -115,6 +134,7 @@ def schema(output: str | None, check: bool) -> None:
 
 
 @main.command()
+@backend_option
 def catalogue() -> None:
     """Regenerate schemas/keras_layers.json from the installed Keras (imports Keras)."""
     import_keras()
@@ -176,6 +196,7 @@ def _shape(shape) -> str:
               help="Refuse models with more parameters than this (default 250,000,000).")
 @click.option("--no-save", is_flag=True, help="Only build and print the summary.")
 @set_option
+@backend_option
 def build(spec: str, output: str | None, max_params: int | None, no_save: bool, overrides: tuple[str, ...]) -> None:
     """Compile a spec into Keras models, print a summary, save each as .keras."""
     try:
@@ -220,6 +241,7 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Expand nested blocks this many levels; deeper ones become single boxes.")
 @set_option
+@backend_option
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
                    depth: int | None, overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
@@ -238,7 +260,7 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
         try:
             import_keras()
             from builder.compile import compile_graph
-        except ImportError as exc:
+        except (ImportError, BackendError) as exc:
             if shapes:
                 raise click.ClickException(f"--shapes needs Keras: {exc}") from None
             click.echo(f"note: drawing without shapes ({exc})", err=True)
@@ -259,6 +281,42 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
     click.echo(f"wrote {output}")
 
 
+DISTRIBUTE_MODES = ("one_device", "mirrored", "multi_worker", "model_parallel")
+
+
+def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
+    """Before Keras starts: the backend is installed, runs this distribute mode, and a multi_worker run knows its
+    cluster (options, environment, TF_CONFIG). Returns the Cluster, or None. One-line errors naming the fix."""
+    from builder.backend import check_distribute, require
+
+    backend = require()
+    spec_mode = graph.spec.train.distribute if graph is not None and graph.spec.train else None
+    mode = distribute or spec_mode
+    if mode:
+        try:
+            check_distribute(backend, mode)
+        except BackendError as error:
+            if distribute:
+                raise
+            from builder.errors import Location
+            from builder.load import load
+
+            try:
+                location = load(graph.file).locate(("train", "distribute"))
+            except SpecError:
+                location = Location(graph.file)
+            raise SpecError.single(location, str(error)) from None
+    given = (coordinator, num_processes, process_id) != (None,) * 3
+    if given and mode not in ("multi_worker", None):
+        raise BackendError(f"--coordinator, --num-processes and --process-id go with distribute: multi_worker; "
+                           f"this run is {mode}: add --distribute multi_worker")
+    if mode == "multi_worker" or (mode is None and given):
+        from builder.cluster import resolve_cluster
+
+        return resolve_cluster(coordinator, num_processes, process_id)
+    return None
+
+
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--resume", "resume_run", type=click.Path(file_okay=False), default=None,
@@ -271,8 +329,21 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
               help="Override train.data.path (relative to the current folder).")
 @click.option("--max-params", type=click.IntRange(min=1), default=None,
               help="Refuse models with more parameters than this (default 250,000,000).")
+@click.option("--distribute", type=click.Choice(DISTRIBUTE_MODES), default=None,
+              help="Override train.distribute: mirrored (every local device), multi_worker (JAX: one process per "
+                   "machine), model_parallel (JAX: as train.model_parallel says).")
+@click.option("--coordinator", metavar="HOST:PORT", default=None,
+              help="multi_worker: process 0's address, the same on every process "
+                   "(default: $KERAS_DISTRIBUTION_JOB_ADDRESSES, $JAX_COORDINATOR_ADDRESS or TF_CONFIG).")
+@click.option("--num-processes", type=click.IntRange(min=1), default=None,
+              help="multi_worker: how many processes train together.")
+@click.option("--process-id", type=click.IntRange(min=0), default=None,
+              help="multi_worker: this process's number, 0 to N-1 (0 coordinates and writes the run folder; "
+                   "process k writes <run folder>-process<k>).")
 @set_option
-def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, overrides) -> None:
+@backend_option
+def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, distribute, coordinator,
+          num_processes, process_id, overrides) -> None:
     """Train a spec (or --resume a run) into a run folder."""
     if (spec is None) == (resume_run is None):
         raise click.UsageError("give a SPEC to train, or --resume RUN")
@@ -281,6 +352,7 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, over
         graph = load_graph(spec, values) if spec else None
         if graph is not None:
             report(graph.warnings)
+        cluster = _check_scaling(graph, distribute, coordinator, num_processes, process_id)
         import_keras()
         from builder import train as training
         from builder.compile import DEFAULT_MAX_PARAMS
@@ -288,8 +360,11 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, over
 
         options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
                                         data_path=Path(data_path) if data_path else None, overrides=values,
-                                        max_params=max_params or DEFAULT_MAX_PARAMS)
+                                        max_params=max_params or DEFAULT_MAX_PARAMS, distribute=distribute,
+                                        cluster=cluster)
         if resume_run:
+            if cluster is not None and training.worker_folder(Path(resume_run), cluster.process_id).is_dir():
+                resume_run = training.worker_folder(Path(resume_run), cluster.process_id)
             run = training.resume(RunFolder.open(resume_run), options)
         else:
             run = training.train(graph, spec, options)
@@ -311,6 +386,7 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, over
 @click.option("--data", "data_path", type=click.Path(exists=True), default=None,
               help="Evaluate on this file instead (same source kind as the spec's train.data).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@backend_option
 def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
     try:
@@ -325,13 +401,20 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
                                                                                               data.y_train)
         if (graph.spec.train and graph.spec.train.kind == "autoencoder"):
             y = x
+        if graph.spec.train and graph.spec.train.kind in ("seq2seq", "language-model", "diffusion"):
+            from builder.kinds import KINDS   # these kinds make their own (inputs, targets) from the data
+
+            plan = KINDS[graph.spec.train.kind](graph, {graph.main: model}, data)
+            model, x, y = plan.model, plan.x_val, plan.y_val
+            if x is None or data_path is not None:
+                x, y = plan.x, plan.y
         results = model.evaluate(x, y, verbose=0, return_dict=True)
     except SpecError as error:
         fail(error)
     if fmt == "json":
         click.echo(json.dumps({k: float(v) for k, v in results.items()}, indent=2))
     else:
-        click.echo(f"{len(x)} samples")
+        click.echo(f"{training.sample_count(x)} samples")
         for key, value in results.items():
             click.echo(f"{key}: {float(value):.4f}")
 
@@ -341,6 +424,7 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
 @click.argument("inputs", type=click.Path(exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="Where to write predictions: .csv (class and probabilities) or .npy (raw outputs).")
+@backend_option
 def predict(run: str, inputs: str, output: str) -> None:
     """Predict with a run's model on a .npy/.npz/.csv file, an image, or a folder of images."""
     try:
@@ -364,6 +448,7 @@ def predict(run: str, inputs: str, output: str) -> None:
               help="Kind-specific sampling settings, e.g. temperature=0.8 or beam=4 (repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help=".png (image grid, or text for sequences), .txt, or .npy (the raw samples).")
+@backend_option
 def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str) -> None:
     """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion)."""
     try:

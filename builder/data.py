@@ -49,6 +49,7 @@ class RawData:
     kind: str            # "features", "image", "text", "array", "sequence"
     description: str
     scale: float = 1.0   # applied to the source's raw values (digit pixels 0..16 -> 0..1)
+    transform: dict = field(default_factory=dict)   # what the source adds to the run's data.json (vocabulary, ...)
 
 
 @dataclass
@@ -198,17 +199,113 @@ def text_source(spec, folder: Path):
     path = folder / spec.path
     labels = None
     names: list[str] = []
+    if spec.tokens == "characters" and spec.label is not None:
+        raise DataError("labels need one text per row; `tokens: characters` reads the text as one stream",
+                        "use `tokens: words` for labelled texts")
     if spec.column is not None:
         header, rows = _read_csv(path)
         texts = [row[_column(header, spec.column, path)] for row in rows]
         if spec.label is not None:
             labels, names = _labels([row[_column(header, spec.label, path)] for row in rows])
+    elif spec.tokens == "characters":
+        texts = [path.read_text(encoding="utf-8")]
     else:
         texts = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not texts:
+    if not texts or not any(t.strip() for t in texts):
         raise DataError(f"{path} has no text")
+    if spec.tokens == "characters":
+        return _character_windows("\n".join(texts), spec.sequence_length, path.name)
     x = np.array(texts, dtype=object)
     return RawData(x, labels, names, "text", f"{path.name}: {len(texts)} texts")
+
+
+def _character_windows(text: str, length: int, name: str) -> RawData:
+    """One stream of characters -> consecutive, non-overlapping windows of `length` characters.
+
+    Windows share no characters, so a random split into training and validation windows holds
+    out text the model never saw. A text shorter than one window gives one (padded) window.
+    """
+    windows = [text[i: i + length] for i in range(0, max(1, len(text) - length + 1), length)]
+    return RawData(np.array(windows, dtype=object), None, [], "text",
+                   f"{name}: {len(text):,} characters in {len(windows):,} windows of {length}")
+
+
+def _python_docs() -> str:
+    try:
+        from pydoc_data.topics import topics   # the text of `help('if')` etc.: part of the standard library
+    except ImportError:
+        raise DataError("this Python has no pydoc_data (some distributions leave it out)",
+                        "use `name: sklearn_descr`, or your own text with `source: text`") from None
+    return "\n\n".join(topics[key].strip() for key in sorted(topics))
+
+
+def _sklearn_descr() -> str:
+    from importlib import resources
+
+    folder = resources.files("sklearn.datasets") / "descr"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".rst")), key=lambda f: f.name)
+    return "\n\n".join(f.read_text(encoding="utf-8").strip() for f in files)
+
+
+CORPORA = {"python_docs": _python_docs, "sklearn_descr": _sklearn_descr}
+
+
+@source("corpus")
+def corpus_source(spec, folder: Path):
+    text = CORPORA[spec.name]()
+    if spec.tokens == "characters":
+        return _character_windows(text, spec.sequence_length, spec.name)
+    texts = [line for line in text.splitlines() if line.strip()]
+    return RawData(np.array(texts, dtype=object), None, [], "text", f"{spec.name}: {len(texts)} lines")
+
+
+# --- generated sequence-to-sequence tasks ----------------------------------------------------------
+
+SYNTHETIC_VOCABULARY = ["", "<s>", "</s>", *"0123456789", "+"]   # 0 pads, 1 starts, 2 ends a target
+_DIGIT = 3   # the id of "0"
+
+
+def _synthetic_pair(task: str, rng: np.random.Generator, low: int, high: int) -> tuple[str, str]:
+    if task == "add":
+        a, b = (int(rng.integers(0, 10 ** int(rng.integers(low, high + 1)))) for _ in range(2))
+        return f"{a}+{b}", str(a + b)
+    digits = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(low, high + 1))))
+    if task == "reverse":
+        return digits, digits[::-1]
+    if task == "sort":
+        return digits, "".join(sorted(digits))
+    return digits, digits
+
+
+@source("synthetic")
+def synthetic_source(spec, folder: Path):
+    """`samples` distinct (source, target) digit-string pairs of the task, as padded token ids."""
+    low, high = spec.min_length or spec.length, spec.length
+    source_length = 2 * high + 1 if spec.task == "add" else high
+    target_length = high + 1 if spec.task == "add" else high
+    if spec.task == "add":
+        space = 10 ** (2 * high)
+    else:
+        space = sum(10 ** n for n in range(low, high + 1))
+    if spec.samples > space // 2:
+        raise DataError(f"the {spec.task} task with lengths {low} to {high} has only about {space:,} distinct "
+                        f"pairs; asking for {spec.samples:,} would repeat most of them",
+                        "raise `length`, or ask for fewer `samples`")
+    rng = np.random.default_rng(spec.seed)
+    pairs: dict[str, str] = {}
+    while len(pairs) < spec.samples:
+        src, tgt = _synthetic_pair(spec.task, rng, low, high)
+        pairs.setdefault(src, tgt)
+    index = {ch: i for i, ch in enumerate(SYNTHETIC_VOCABULARY) if ch}
+    x = np.zeros((spec.samples, source_length), dtype="int32")
+    y = np.zeros((spec.samples, target_length + 2), dtype="int32")
+    for row, (src, tgt) in enumerate(pairs.items()):
+        x[row, : len(src)] = [index[ch] for ch in src]
+        y[row, : len(tgt) + 2] = [1, *(index[ch] for ch in tgt), 2]
+    transform = {"vocabulary": SYNTHETIC_VOCABULARY, "tokens": "characters", "sequence_length": source_length,
+                 "start": 1, "end": 2, "target_length": target_length + 2}
+    return RawData(x, y, [], "sequence", f"synthetic {spec.task}: {spec.samples:,} pairs, length {low} to {high}",
+                   transform=transform)
 
 
 @source("keras")
@@ -257,10 +354,11 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
     y_train = y[train] if y is not None else None
     y_val = y[val] if y is not None and len(val) else None
     # `scale` maps the raw values of this source (digit pixels 0..16, image bytes 0..255) to what trains
-    transform: dict = {"kind": kind, "scale": scale}
+    transform: dict = {"kind": kind, "scale": scale, **raw.transform}
     if kind == "text":
-        vocabulary = build_vocabulary(x_train, data_spec.vocabulary_size)
-        transform.update(vocabulary=vocabulary, sequence_length=data_spec.sequence_length)
+        mode = getattr(data_spec, "tokens", "words")
+        vocabulary = build_vocabulary(x_train, data_spec.vocabulary_size, mode)
+        transform.update(vocabulary=vocabulary, sequence_length=data_spec.sequence_length, tokens=mode)
         x_train = vectorize(x_train, transform)
         x_val = vectorize(x_val, transform) if x_val is not None else None
         kind = "sequence"
@@ -283,20 +381,26 @@ def tokens(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def build_vocabulary(texts, size: int) -> list[str]:
-    """The most frequent words of the training texts; index 0 pads, 1 is out-of-vocabulary."""
-    counts = Counter(word for text in texts for word in tokens(str(text)))
+def split_tokens(text: str, mode: str = "words") -> list[str]:
+    """A text's tokens: lower-cased words, or every character as it is."""
+    return list(text) if mode == "characters" else tokens(text)
+
+
+def build_vocabulary(texts, size: int, mode: str = "words") -> list[str]:
+    """The most frequent words (or characters) of the training texts; index 0 pads, 1 is out-of-vocabulary."""
+    counts = Counter(word for text in texts for word in split_tokens(str(text), mode))
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return ["", "[UNK]"] + [word for word, _ in ranked[: max(0, size - 2)]]
 
 
 def vectorize(texts, transform: dict) -> np.ndarray:
     """Texts -> int token ids, padded or cut to the sequence length."""
-    index = {word: i for i, word in enumerate(transform["vocabulary"])}
+    index = {word: i for i, word in enumerate(transform["vocabulary"]) if word}
     length = transform["sequence_length"]
+    mode = transform.get("tokens", "words")
     out = np.zeros((len(texts), length), dtype="int32")
     for row, text in enumerate(texts):
-        ids = [index.get(word, 1) for word in tokens(str(text))][:length]
+        ids = [index.get(word, 1) for word in split_tokens(str(text), mode)][:length]
         out[row, : len(ids)] = ids
     return out
 

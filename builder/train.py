@@ -18,7 +18,6 @@ Public entry points: `train(graph, spec_path, options)` and `resume(run, options
 
 from __future__ import annotations
 
-import importlib.util
 import csv
 import json
 import math
@@ -34,6 +33,9 @@ import keras
 import numpy as np
 
 import builder
+from builder import backends
+from builder.backend import BackendError, check_distribute
+from builder.backends import Distributed, SetupError, sample_count
 from builder.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
 from builder.data import Dataset, load_data
 from builder.errors import Location, Problem, SpecError, show
@@ -54,6 +56,9 @@ class TrainOptions:
     max_params: int = DEFAULT_MAX_PARAMS
     verbose: int | None = None           # None: a progress bar on a terminal, one line per epoch otherwise
     diagram: bool = True
+    distribute: str | None = None        # overrides train.distribute
+    cluster: object = None               # builder.cluster.Cluster of a multi_worker run (else read from the
+                                         # environment when the run needs it)
 
 
 # --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
@@ -160,6 +165,15 @@ def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str):
 
 # --- callbacks -------------------------------------------------------------------------------------
 
+def losses_finite(logs) -> bool:
+    """Whether every loss in the logs is finite: `loss`, and the `*_loss` of kinds with several (g_loss, d_loss)."""
+    for key, value in (logs or {}).items():
+        if (key == "loss" or key.endswith("_loss")) and not key.startswith("val_") and value is not None:
+            if not math.isfinite(float(value)):
+                return False
+    return True
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the whole model after every epoch whose loss is finite, atomically."""
 
@@ -168,8 +182,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if not losses_finite(logs):
             return
         tmp = self.path.with_name("partial-" + self.path.name)
         self.model.save(tmp)
@@ -247,8 +260,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if not losses_finite(logs):
             self.where = (self.epoch + 1, batch + 1)
             self.model.stop_training = True
 
@@ -274,29 +286,16 @@ class Throughput(keras.callbacks.Callback):
 
 # --- data pipelines -----------------------------------------------------------------------------------
 
-def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None) -> dict:
-    """NumPy arrays -> what `fit` takes on this backend.
+def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
+                  distributed: Distributed | None = None) -> dict:
+    """NumPy arrays -> what `fit` takes on this backend (`builder.backends`).
 
-    On TensorFlow, a `tf.data` pipeline with caching and prefetching; on JAX and
-    PyTorch, the arrays themselves (Keras batches and shuffles them).
+    On TensorFlow, a cached, shuffled, prefetched `tf.data` pipeline; on JAX and
+    PyTorch, `ArrayBatches`, a `keras.utils.PyDataset` with the same seeded
+    shuffling, batching and prefetching, that also splits batches over the
+    devices and processes of a distributed run.
     """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        def dataset(a, b, training):
-            ds = tf.data.Dataset.from_tensor_slices((a, b)).cache()
-            if training and shuffle:
-                ds = ds.shuffle(min(len(a), 10_000), seed=seed, reshuffle_each_iteration=True)
-            return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-        args = {"x": dataset(x, y, True), "shuffle": False}  # the pipeline shuffles
-        if x_val is not None:
-            args["validation_data"] = dataset(x_val, y_val, False)
-        return args
-    args = {"x": x, "y": y, "batch_size": batch_size, "shuffle": shuffle}
-    if x_val is not None:
-        args["validation_data"] = (x_val, y_val)
-    return args
+    return backends.adapter().fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed)
 
 
 def check_data_shapes(graph: Graph, model: keras.Model, x) -> None:
@@ -323,40 +322,77 @@ def check_data_shapes(graph: Graph, model: keras.Model, x) -> None:
 # --- the run -----------------------------------------------------------------------------------------------
 
 def _device() -> str:
-    backend = keras.backend.backend()
+    return backends.adapter().device()
+
+
+def distribution(graph: Graph, options: TrainOptions) -> Distributed:
+    """Set up `train.distribute` (or `--distribute`) on this backend; before any computation, since a
+    multi-process JAX run must join its cluster first."""
+    train = graph.spec.train or TrainSpec()
+    mode = options.distribute or train.distribute
     try:
-        if backend == "tensorflow":
-            import tensorflow as tf
+        check_distribute(keras.backend.backend(), mode)
+        if mode == "multi_worker" and options.cluster is None:
+            from builder.cluster import resolve_cluster
 
-            gpus = tf.config.list_physical_devices("GPU")
-            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu") if gpus else "cpu"
-        if backend == "jax":
-            import jax
+            options.cluster = resolve_cluster()
+    except BackendError as error:
+        raise SpecError.single(_spec_location(graph, "distribute"), str(error)) from None
+    parallel = None
+    if mode == "model_parallel":
+        if train.model_parallel is None:
+            raise SpecError.single(_spec_location(graph, "distribute"), "distribute: model_parallel needs "
+                                   "`model_parallel: {mesh: [data, model], shard: [node ids]}` under train")
+        parallel = ModelParallelPlan(tuple(train.model_parallel.mesh), shard_targets(graph))
+    try:
+        return backends.adapter().distribute(mode, options.cluster, parallel, train.seed)
+    except SetupError as error:
+        raise SpecError.single(_spec_location(graph, *error.where), str(error), error.hint) from None
 
-            device = jax.devices()[0]
-            return "cpu" if device.platform == "cpu" else device.device_kind
-        if backend == "torch":
-            import torch
 
-            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    except Exception:  # device details are informative only
-        pass
-    return "cpu"
+@dataclass
+class ModelParallelPlan:
+    mesh: tuple
+    targets: dict                 # each `shard` entry -> the node ids (Keras layer names) it selects
+
+    @property
+    def nodes(self) -> set:
+        return set().union(*self.targets.values())
 
 
-def _strategy(train: TrainSpec, location: Location):
-    if train.distribute == "one_device":
-        return None
-    if keras.backend.backend() != "tensorflow":
-        raise SpecError.single(location, f"distribute: {train.distribute} runs through tf.distribute, which needs "
-                                         f"the TensorFlow backend (this run uses {keras.backend.backend()})")
-    if train.distribute == "multi_worker":
-        raise SpecError.single(location, "distribute: multi_worker does not work with Keras 3 on TensorFlow "
-                                         "(MultiWorkerMirroredStrategy fails in fit, keras-team/keras#20585)",
-                               "use mirrored for several GPUs on one machine")
-    import tensorflow as tf
+def shard_targets(graph: Graph) -> dict:
+    """`train.model_parallel.shard` entries -> node ids: a node, a block instance, or every repeat of a block use."""
+    from builder.errors import did_you_mean
 
-    return tf.distribute.MirroredStrategy()
+    names: dict[str, set] = {}
+    for mgraph in graph.models.values():
+        for node in mgraph.nodes.values():
+            if node.op == "layer":
+                for name in (node.id, *(s.id for s in node.scopes), *(s.group for s in node.scopes if s.group)):
+                    names.setdefault(name, set()).add(node.id)
+    targets = {}
+    for i, target in enumerate(graph.spec.train.model_parallel.shard):
+        if target not in names:
+            raise SpecError.single(_spec_location(graph, "model_parallel", "shard", i),
+                                   f"model_parallel.shard names {show(target)}, which is no layer node or block "
+                                   f"instance of this spec", did_you_mean(target, list(names)))
+        targets[target] = names[target]
+    return targets
+
+
+def _check_sharded(graph: Graph, distributed: Distributed) -> None:
+    """Every `shard` entry split at least one weight (a Flatten has none; an odd last axis cannot split)."""
+    handle = distributed.handle
+    plan_targets = shard_targets(graph)
+    for i, (target, nodes) in enumerate(plan_targets.items()):
+        if not any(node in handle.sharded for node in nodes):
+            raise SpecError.single(_spec_location(graph, "model_parallel", "shard", i),
+                                   f"{show(target)} has no weight whose last axis splits over the mesh's model "
+                                   f"axis ({handle.model_size} devices)",
+                                   "list nodes with weights (Dense, Conv, Embedding, ...) whose units or filters "
+                                   "divide by the model axis")
+    distributed.details["sharded_weights"] = sum(len(paths) for paths in handle.sharded.values())
+    distributed.details["sharded_nodes"] = sorted(handle.sharded)
 
 
 def _spec_location(graph: Graph, *path) -> Location:
@@ -372,7 +408,8 @@ class _Interrupted(Exception):
     pass
 
 
-def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: Path) -> RunFolder:
+def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: Path,
+                 distributed: Distributed | None = None) -> RunFolder:
     """Train into an existing run folder; resumes from its backup when there is one."""
     train = graph.spec.train or TrainSpec()
     epochs = options.epochs or train.epochs
@@ -381,8 +418,17 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         raise SpecError.single(_spec_location(graph, "kind"), f"training kind {train.kind!r} is not available "
                                                               "yet in this version of builder",
                                f"available: {', '.join(sorted(KINDS))}")
+    if distributed is None:
+        distributed = distribution(graph, options)
+    adapter = backends.adapter()
+    if distributed.even_batches and batch_size % distributed.data_parallel:
+        n = distributed.data_parallel
+        raise SpecError.single(_spec_location(graph, "batch_size"), f"batch_size {batch_size} does not split "
+                               f"evenly over {n} devices", f"use a multiple of {n}, e.g. {batch_size // n * n or n}")
     if train.seed is not None:
-        keras.utils.set_random_seed(train.seed)
+        adapter.set_seed(train.seed)
+    # the validation split and the shuffling: every process of a multi-process run draws the same
+    data_seed = train.seed if train.seed is not None else distributed.data_seed
     if train.mixed_precision != "off":
         keras.mixed_precision.set_global_policy(f"mixed_{train.mixed_precision}")
     data_spec = train.data
@@ -391,33 +437,38 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             raise SpecError.single(_spec_location(graph, "data"), f"--data replaces train.data.path, but source "
                                                                   f"{data_spec.source!r} has no path")
         data_spec = data_spec.model_copy(update={"path": str(Path(options.data_path).resolve())})
-    data = load_data(data_spec, spec_dir, _spec_location(graph, "data"), train.seed)
+    data = load_data(data_spec, spec_dir, _spec_location(graph, "data"), data_seed)
 
-    strategy = _strategy(train, _spec_location(graph, "distribute"))
-    scope = strategy.scope() if strategy else _null_scope()
-    with scope:
+    with distributed.scope():
         models = compile_graph(graph, options.max_params)
+        if distributed.mode == "model_parallel":
+            _check_sharded(graph, distributed)
         try:
             plan = KINDS[train.kind](graph, models, data)
         except ValueError as exc:
             raise SpecError.single(_spec_location(graph, "kind"), str(exc)) from None
-        check_data_shapes(graph, plan.model, plan.x)
-        steps = max(1, math.ceil(len(plan.x) / batch_size))
+        if not plan.checked:
+            check_data_shapes(graph, plan.model, plan.x)
+        steps = max(1, math.ceil(sample_count(plan.x) / batch_size))
         loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
-        plan.model.compile(optimizer=make_optimizer(train.optimizer, steps, epochs), loss=loss, metrics=metrics,
+        if plan.optimizers:   # one optimizer per network (GAN kinds), each stepping `updates` times a batch
+            optimizer = {role: make_optimizer(spec, steps * updates, epochs)
+                         for role, (spec, updates) in plan.optimizers.items()}
+        else:
+            optimizer = make_optimizer(train.optimizer, steps, epochs)
+        plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                            jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
 
     if options.diagram:
         _write_diagram(graph, models, run)
-    guard, clock = StopOnNonFinite(), Throughput(len(plan.x))
+    guard, clock = StopOnNonFinite(), Throughput(sample_count(plan.x))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
         EpochCheckpoint(run.checkpoint),
         HistoryLog(run.history),
         guard, clock,
     ]
-    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
-        callbacks.append(keras.callbacks.TensorBoard(str(run.logs)))
+    callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
     if train.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     if train.reduce_lr_on_plateau:
@@ -428,9 +479,10 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        plan.model.fit(**fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size,
-                                       data_spec.shuffle, train.seed),
-                       epochs=epochs, callbacks=callbacks, verbose=verbose)
+        with distributed.scope():
+            plan.model.fit(**fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size,
+                                           data_spec.shuffle, data_seed, distributed),
+                           epochs=epochs, callbacks=callbacks, verbose=verbose)
     except (KeyboardInterrupt, _Interrupted):
         status = "interrupted"
     finally:
@@ -451,12 +503,17 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         "epochs_requested": epochs, "batch_size": batch_size,
         "final": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
-        "samples": {"train": len(plan.x), "validation": 0 if plan.x_val is None else len(plan.x_val)},
+        "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
         "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
+        "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
     }
     if guard.where is not None:
         summary["diverged_at"] = {"epoch": guard.where[0], "batch": guard.where[1]}
+    if plan.report is not None and status in ("completed", "stopped_early"):
+        summary.update(plan.report(history))   # e.g. sample diversity; mode collapse and divergence warnings
+        for warning in summary.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
     run.write_json(run.summary, summary)
     run.write_json(run.path / "data.json", data.transform | {"classes": data.classes})
     if status == "diverged":
@@ -474,14 +531,6 @@ def _raise_interrupt(signum, frame):
     raise _Interrupted()
 
 
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None:
     from builder import render
 
@@ -494,7 +543,12 @@ def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None
 def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFolder:
     """Start a new run of a resolved spec."""
     spec_path = Path(spec_path)
-    run = RunFolder(Path(options.out)) if options.out else RunFolder.create(options.runs_root, graph.name)
+    distributed = distribution(graph, options)
+    if distributed.chief:
+        run = RunFolder(Path(options.out)) if options.out else RunFolder.create(options.runs_root, graph.name)
+    else:   # every process keeps a run folder of its own: process 0's, and <that>-process<k> for process k
+        path = Path(options.out or Path(options.runs_root) / f"{graph.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run = RunFolder(worker_folder(path, distributed.process_id))
     run.path.mkdir(parents=True, exist_ok=True)
     (run.path / "checkpoints").mkdir(exist_ok=True)
     shutil.copyfile(spec_path, run.spec)
@@ -502,10 +556,16 @@ def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFold
         "spec": str(spec_path), "spec_dir": str(spec_path.resolve().parent), "overrides": options.overrides,
         "epochs": options.epochs, "batch_size": options.batch_size,
         "data_path": str(Path(options.data_path).resolve()) if options.data_path else None,
-        "backend": keras.backend.backend(), "builder": builder.__version__, "keras": keras.__version__,
+        "distribute": options.distribute, "backend": keras.backend.backend(), "builder": builder.__version__, "keras": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
-    return run_training(graph, run, options, spec_path.resolve().parent)
+    return run_training(graph, run, options, spec_path.resolve().parent, distributed)
+
+
+def worker_folder(path: Path, process_id: int) -> Path:
+    """The run folder of process `process_id` of a multi-process run whose process 0 writes `path`."""
+    path = Path(path)
+    return path if process_id == 0 else path.with_name(f"{path.name}-process{process_id}")
 
 
 def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
@@ -525,6 +585,7 @@ def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     options.batch_size = options.batch_size or info.get("batch_size")
     if options.data_path is None and info.get("data_path"):
         options.data_path = Path(info["data_path"])
+    options.distribute = options.distribute or info.get("distribute")
     return run_training(graph, run, options, Path(info["spec_dir"]))
 
 
