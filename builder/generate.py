@@ -49,16 +49,18 @@ class Samples:
     texts: list[str] | None = None
     titles: list[str] | None = None
     array: np.ndarray | None = None   # what `.npy` gets (default: the images)
+    columns: int | None = None        # images per row of the .png grid (default: a square grid)
 
 
-def write_image_grid(images: np.ndarray, path: Path, titles: list[str] | None = None) -> Path:
+def write_image_grid(images: np.ndarray, path: Path, titles: list[str] | None = None,
+                     columns: int | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(images)
-    cols = int(np.ceil(np.sqrt(n)))
+    cols = min(columns, n) if columns else int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + (0.2 if titles else 0)), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -84,7 +86,7 @@ def write_samples(samples: Samples, output: Path) -> Path:
         np.save(output, array)
         return output
     if samples.images is not None and suffix == ".png":
-        return write_image_grid(samples.images, output, samples.titles)
+        return write_image_grid(samples.images, output, samples.titles, samples.columns)
     if samples.texts is not None and suffix in (".txt", ".png"):
         path = output.with_suffix(".txt") if suffix == ".png" else output
         path.write_text("\n".join(samples.texts) + "\n", encoding="utf-8")

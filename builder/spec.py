@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from builder.catalog import catalog
 
@@ -203,6 +203,47 @@ class TextData(DataCommon):
     label: str | None = None
     sequence_length: int = Field(128, ge=1, le=1_000_000)
     vocabulary_size: int = Field(20_000, ge=2, le=10_000_000)
+    tokens: Literal["words", "characters"] = Field(
+        "words", description="words: one text per line (or CSV row), word ids padded to sequence_length. "
+                             "characters: the whole text as one stream of characters, cut into consecutive "
+                             "windows of sequence_length (for character-level language models).")
+
+
+class CorpusData(DataCommon):
+    """A text that ships inside an installed package (no network), for language models."""
+
+    source: Literal["corpus"]
+    name: Literal["python_docs", "sklearn_descr"] = Field(
+        description="python_docs: Python's help topics (the standard library's pydoc_data, about 460,000 "
+                    "characters); sklearn_descr: scikit-learn's data set descriptions (about 47,000).")
+    tokens: Literal["words", "characters"] = Field("characters", description="As for `source: text`.")
+    sequence_length: int = Field(128, ge=2, le=1_000_000, description="Tokens per window.")
+    vocabulary_size: int = Field(20_000, ge=2, le=10_000_000)
+
+
+class SyntheticData(DataCommon):
+    """Generated sequence-to-sequence pairs over digit strings (no files, no network).
+
+    `x`: source token ids; `y`: target token ids starting with the start token and ending with the
+    end token; both 0-padded. Token ids: 0 pad, 1 start, 2 end, 3..12 the digits 0..9, 13 `+`.
+    """
+
+    source: Literal["synthetic"]
+    task: Literal["reverse", "copy", "sort", "add"] = Field(
+        description="reverse/copy/sort: a digit string -> reversed, the same, sorted; add: `a+b` -> the sum, "
+                    "a and b of at most `length` digits each.")
+    samples: int = Field(5000, ge=1, le=10_000_000, description="Distinct pairs generated.")
+    length: int = Field(8, ge=1, le=1000, description="The longest digit string (for add: each operand).")
+    min_length: int | None = Field(None, ge=1, le=1000, description="The shortest; default: `length` "
+                                   "(every string as long).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the generator: the same pairs every run.")
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if self.min_length is not None and self.min_length > self.length:
+            raise ValueError(f"expected min_length <= length. Received: min_length={self.min_length}, "
+                             f"length={self.length}")
+        return self
 
 
 class KerasData(DataCommon):
@@ -212,7 +253,8 @@ class KerasData(DataCommon):
     name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing"]
 
 
-DataSpec = Annotated[Union[BuiltinData, CsvData, NumpyData, ImageFolderData, TextData, KerasData],
+DataSpec = Annotated[Union[BuiltinData, CsvData, NumpyData, ImageFolderData, TextData, CorpusData,
+                           SyntheticData, KerasData],
                      Field(discriminator="source")]
 
 
@@ -281,11 +323,114 @@ class ReduceLROnPlateauSpec(Strict):
     min_lr: float = Field(0.0, ge=0)
 
 
+class DiffusionSpec(Strict):
+    """The noise schedule of a denoising diffusion model (DDPM, Ho et al. 2020), for `kind: diffusion`."""
+
+    steps: int = Field(200, ge=2, le=10_000, description="Diffusion steps T (also the sampler's steps).")
+    schedule: Literal["linear", "cosine"] = Field(
+        "linear", description="linear: betas evenly from beta_start to beta_end (Ho et al.); cosine: "
+                              "Nichol & Dhariwal 2021 (ignores beta_start/beta_end).")
+    beta_start: float | None = Field(None, gt=0, lt=1, description="Default: 1e-4 x 1000 / steps.")
+    beta_end: float | None = Field(None, gt=0, lt=1, description="Default: 0.02 x 1000 / steps (at most 0.999).")
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        if self.beta_start is not None and self.beta_end is not None and self.beta_start > self.beta_end:
+            raise ValueError(f"expected beta_start <= beta_end. Received: beta_start={self.beta_start}, "
+                             f"beta_end={self.beta_end}")
+        return self
+
+
+ADVERSARIAL_KINDS = ("gan", "cgan", "wgan-gp")
+AUTOENCODING_KINDS = ("autoencoder", "vae")
+
+
+class RolesSpec(Strict):
+    """Which model of the spec plays which part in training; a role left out is the model of its name."""
+
+    generator: ParamName | None = Field(None, description="gan, cgan, wgan-gp: noise (and a label, for cgan) -> "
+                                        "a sample. Default: the model named `generator`.")
+    discriminator: ParamName | None = Field(None, description="gan, cgan: a sample (and its label) -> the "
+                                            "probability it is real. Default: the model named `discriminator`, "
+                                            "else `critic`.")
+    critic: ParamName | None = Field(None, description="wgan-gp: a sample -> a score (the discriminator of a "
+                                     "Wasserstein GAN; give this or `discriminator`). Default: the model named "
+                                     "`critic`, else `discriminator`.")
+    encoder: ParamName | None = Field(None, description="autoencoder, vae: a sample -> its code (for a VAE: "
+                                      "z_mean, z_log_var, z). Default: the model named `encoder`.")
+    decoder: ParamName | None = Field(None, description="autoencoder, vae: a code -> a sample; `builder "
+                                      "generate` decodes codes with it. Default: the model named `decoder`.")
+
+    @model_validator(mode="after")
+    def _one_adversary(self):
+        if self.discriminator is not None and self.critic is not None:
+            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+        return self
+
+
+OptimizerName = Literal[_optimizer_names()]  # type: ignore[valid-type]
+
+
+class NetworkOptimizersSpec(Strict):
+    """One optimizer per network (gan, cgan, wgan-gp); a network not named here uses `train.optimizer`."""
+
+    generator: OptimizerSpec | OptimizerName | None = Field(None, description="The generator's optimizer.")
+    discriminator: OptimizerSpec | OptimizerName | None = Field(None, description="The discriminator's "
+                                                                "(or critic's) optimizer.")
+    critic: OptimizerSpec | OptimizerName | None = Field(None, description="The critic's optimizer (wgan-gp; "
+                                                         "the same as `discriminator`).")
+
+    @model_validator(mode="after")
+    def _one_adversary(self):
+        if self.discriminator is not None and self.critic is not None:
+            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+        return self
+
+
+class GanSpec(Strict):
+    """Settings of the adversarial kinds (gan, cgan, wgan-gp). The latent size is the generator's input size."""
+
+    critic_steps: int | None = Field(None, ge=1, le=100, description="Discriminator (critic) updates per "
+                                     "generator update, each on the same real batch and fresh noise. Default: "
+                                     "5 for wgan-gp, 1 for gan and cgan.")
+    gradient_penalty: float | None = Field(None, ge=0, le=1e6, description="wgan-gp: the weight (lambda) of the "
+                                           "gradient penalty, which pushes the critic's gradient norm to 1 on "
+                                           "points between real and generated samples. Default: 10.")
+    label_smoothing: float | None = Field(None, ge=0, lt=0.5, description="gan, cgan: one-sided label "
+                                          "smoothing; the discriminator's target for real samples is 1 minus "
+                                          "this. Default: 0.")
+
+
+ShardTarget = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
+                                   description="A node id, a block instance (`stage2`, `stage2_1`) or a node "
+                                               "inside one (`stage2_1.conv_a`).")]
+
+
+class ModelParallelSpec(Strict):
+    """How `distribute: model_parallel` splits a model over devices (JAX: keras.distribution.ModelParallel)."""
+
+    mesh: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        min_length=2, max_length=2, description="[data, model]: devices along the batch and along the model; "
+                                                "data x model must be the number of devices.")
+    shard: list[ShardTarget] = Field(min_length=1, max_length=10_000, description="Nodes whose weights are "
+                                     "split over the mesh's model axis (the last axis of each weight, where it "
+                                     "divides evenly); every other weight is replicated.")
+
+
 class TrainSpec(Strict):
     """How to train: data, optimizer, loss, metrics, epochs, batch size, and how to run it."""
 
     kind: TrainingKind = Field("supervised", description="How the spec's models train together.")
     model: ParamName | None = Field(None, description="Which model trains (specs with several models).")
+    roles: RolesSpec | None = Field(None, description="Which model is the generator, discriminator (critic), "
+                                    "encoder or decoder, for the kinds that train several networks (gan, cgan, "
+                                    "wgan-gp) or sample from one (autoencoder, vae). Default: the model of each "
+                                    "role's name.")
+    optimizers: NetworkOptimizersSpec | None = Field(None, description="gan, cgan, wgan-gp: one optimizer per "
+                                                     "network (learning rate, betas); a network not named here "
+                                                     "gets its own copy of `optimizer`.")
+    gan: GanSpec | None = Field(None, description="gan, cgan, wgan-gp: critic steps per generator step, "
+                                "gradient penalty, label smoothing.")
     data: DataSpec = Field(default_factory=lambda: BuiltinData(source="builtin", name="digits"))
     optimizer: OptimizerSpec | Literal[_optimizer_names()] = "adam"  # type: ignore[valid-type]
     loss: LossName | dict[ParamName, LossName] | None = None
@@ -300,9 +445,64 @@ class TrainSpec(Strict):
         "off", description="Compute in float16/bfloat16 with float32 weights (GPUs with tensor cores).")
     jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation; auto lets Keras decide.")
     steps_per_execution: int = Field(1, ge=1, le=100_000, description="Batches per compiled call.")
-    distribute: Literal["one_device", "mirrored", "multi_worker"] = Field(
-        "one_device", description="mirrored: every local GPU (tf.distribute.MirroredStrategy); multi_worker: "
-                                  "several machines.")
+    distribute: Literal["one_device", "mirrored", "multi_worker", "model_parallel"] = Field(
+        "one_device", description="mirrored: every local GPU (TensorFlow: tf.distribute.MirroredStrategy; JAX: "
+                                  "keras.distribution.DataParallel); multi_worker: several processes or machines "
+                                  "(JAX); model_parallel: weights split over devices as `model_parallel` says (JAX).")
+    model_parallel: ModelParallelSpec | None = Field(None, description="distribute: model_parallel only: the "
+                                                     "device mesh and the nodes whose weights are split.")
+
+    diffusion: DiffusionSpec | None = Field(None, description="kind: diffusion only: the noise schedule "
+                                            "(default: 200 linear steps).")
+
+    @model_validator(mode="after")
+    def _model_parallel_has_its_mesh(self):
+        if self.distribute == "model_parallel" and self.model_parallel is None:
+            raise ValueError("distribute: model_parallel needs `model_parallel: {mesh: [data, model], shard: "
+                             "[node ids]}` under train")
+        return self
+
+    @model_validator(mode="after")
+    def _diffusion_for_its_kind(self):
+        if self.diffusion is not None and self.kind != "diffusion":
+            raise ValueError(f"`diffusion` sets the noise schedule of kind: diffusion; this spec trains "
+                             f"kind: {self.kind}")
+        return self
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_of_the_kind(cls, roles, info):
+        kind = info.data.get("kind")
+        if roles is None or kind not in ADVERSARIAL_KINDS + AUTOENCODING_KINDS:
+            return roles   # other kinds define their own roles
+        used = ("generator", "discriminator", "critic") if kind in ADVERSARIAL_KINDS else ("encoder", "decoder")
+        extra = [name for name in RolesSpec.model_fields if getattr(roles, name) is not None and name not in used]
+        if extra:
+            raise ValueError(f"kind {kind} has no role {extra[0]!r}; its roles are: {', '.join(used)}")
+        return roles
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers_of_adversarial_kinds(cls, optimizers, info):
+        kind = info.data.get("kind")
+        if optimizers is not None and kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"`optimizers` (one per network) applies to kinds gan, cgan and wgan-gp, not {kind}; "
+                             "use `optimizer`")
+        return optimizers
+
+    @field_validator("gan")
+    @classmethod
+    def _gan_settings_of_adversarial_kinds(cls, gan, info):
+        kind = info.data.get("kind")
+        if gan is None:
+            return gan
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"`gan` settings apply to kinds gan, cgan and wgan-gp, not {kind}")
+        if gan.gradient_penalty is not None and kind != "wgan-gp":
+            raise ValueError(f"gradient_penalty applies to kind wgan-gp, not {kind}")
+        if gan.label_smoothing is not None and kind == "wgan-gp":
+            raise ValueError("label_smoothing applies to kinds gan and cgan (a critic has no labels)")
+        return gan
 
 
 # --- the spec ------------------------------------------------------------------------

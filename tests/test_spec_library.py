@@ -48,6 +48,7 @@ SMALL: dict[str, tuple[dict, dict]] = {
     "wgan_gp": ({"size": 8, "latent": 8, "filters": 4},
                 {"generator": (8, 8, 1), "critic": (1,), "wgan": (1,)}),
     "unet": ({"size": 32, "filters": 4, "classes": 3}, {"unet": (32, 32, 3)}),
+    "ddpm": ({"filters": 8, "time_dim": 16}, {"ddpm": (8, 8, 1)}),
 }
 
 # The CNN reference specs, tested with their own suite.

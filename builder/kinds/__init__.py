@@ -25,6 +25,12 @@ class Plan:
     x_val: object = None
     y_val: object = None
     default_loss: str = "mean_squared_error"
+    checked: bool = False                 # True: the kind checked its data against the spec's inputs itself
+                                          # (a wrapper model whose inputs are not the spec model's)
+    optimizers: dict | None = None        # {role: (optimizer spec, updates per batch)}: one optimizer per
+                                          # network, compiled as a dict (GAN kinds; see kinds/stepping.py)
+    report: Callable | None = None        # (history) -> extra summary.json entries after training, e.g.
+                                          # {"warnings": [...]} (mode collapse, a diverging loss)
 
 
 KINDS: dict[str, Callable] = {}
@@ -38,4 +44,10 @@ def training_kind(name: str):
     return register
 
 
-from builder.kinds import supervised  # noqa: E402,F401  (registers supervised, autoencoder)
+from builder.kinds import supervised  # noqa: E402,F401  (registers supervised)
+from builder.kinds import autoencoder  # noqa: E402,F401  (autoencoder; sampler: reconstructions beside inputs)
+from builder.kinds import vae  # noqa: E402,F401  (vae: reconstruction + KL; samples from the prior, interpolation)
+from builder.kinds import gan  # noqa: E402,F401  (gan, cgan, wgan-gp: one step per network; samples)
+from builder.kinds import seq2seq  # noqa: E402,F401  (seq2seq: teacher forcing; greedy and beam decoding)
+from builder.kinds import language_model  # noqa: E402,F401  (language-model: next token; temperature sampling)
+from builder.kinds import diffusion  # noqa: E402,F401  (diffusion: DDPM noise prediction; DDPM/DDIM sampling)

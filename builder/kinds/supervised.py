@@ -1,4 +1,4 @@
-"""Kinds that train with Keras' own `fit` step: supervised learning and autoencoders."""
+"""Supervised learning: Keras' own `fit` step on (inputs, labels). (Autoencoders: `autoencoder.py`.)"""
 
 from __future__ import annotations
 
@@ -13,9 +13,3 @@ def supervised(graph, models, data) -> Plan:
     classes = data.y_train.dtype.kind in "iu"
     return Plan(models[graph.main], data.x_train, data.y_train, data.x_val, data.y_val,
                 "sparse_categorical_crossentropy" if classes else "mean_squared_error")
-
-
-@training_kind("autoencoder")
-def autoencoder(graph, models, data) -> Plan:
-    """The main model reconstructs its input (noise for a denoising autoencoder sits in the spec)."""
-    return Plan(models[graph.main], data.x_train, data.x_train, data.x_val, data.x_val, "mean_squared_error")
