@@ -15,7 +15,7 @@ import click
 
 from builder import __version__
 from builder.backend import BackendError, choose, import_keras
-from builder.errors import Problem, SpecError
+from builder.errors import Location, Problem, SpecError
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
@@ -327,6 +327,9 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override train.batch_size.")
 @click.option("--data", "data_path", type=click.Path(exists=True), default=None,
               help="Override train.data.path (relative to the current folder).")
+@click.option("--init", "init_path", type=click.Path(), default=None,
+              help="Initial weights from this run folder or .keras/.weights.h5 file (overrides train.init.from; "
+                   "relative to the current folder).")
 @click.option("--max-params", type=click.IntRange(min=1), default=None,
               help="Refuse models with more parameters than this (default 250,000,000).")
 @click.option("--distribute", type=click.Choice(DISTRIBUTE_MODES), default=None,
@@ -342,7 +345,7 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
                    "process k writes <run folder>-process<k>).")
 @set_option
 @backend_option
-def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, distribute, coordinator,
+def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_params, distribute, coordinator,
           num_processes, process_id, overrides) -> None:
     """Train a spec (or --resume a run) into a run folder."""
     if (spec is None) == (resume_run is None):
@@ -360,6 +363,7 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, max_params, dist
 
         options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
                                         data_path=Path(data_path) if data_path else None, overrides=values,
+                                        init_path=Path(init_path) if init_path else None,
                                         max_params=max_params or DEFAULT_MAX_PARAMS, distribute=distribute,
                                         cluster=cluster)
         if resume_run:
@@ -458,6 +462,40 @@ def generate(run: str, count: int, label: int | None, seed: int | None, options:
         from builder.runs import RunFolder
 
         written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
+    except SpecError as error:
+        fail(error)
+    click.echo(f"wrote {written}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The grid: .png, .svg or .pdf (matplotlib).")
+@click.option("-n", "count", type=click.IntRange(min=1, max=64), default=6, show_default=True,
+              help="How many training samples (rows).")
+@click.option("--copies", type=click.IntRange(min=1, max=32), default=7, show_default=True,
+              help="Augmented versions of each sample (columns after the original).")
+@set_option
+@backend_option
+def augment(spec: str, output: str, count: int, copies: int, overrides: tuple[str, ...]) -> None:
+    """Draw training samples beside augmented copies, as train.augment makes them."""
+    try:
+        graph = load_graph(spec, parse_overrides(overrides))
+        import_keras()
+        from builder import augment as augmenting
+        from builder.data import load_data
+        from builder.train import _spec_location
+
+        train_spec = graph.spec.train
+        if train_spec is None or not train_spec.augment:
+            raise SpecError.single(Location(spec), "this spec has no train.augment to show",
+                                   "add e.g. `augment: [{type: RandomRotation, factor: 0.05}]` under train")
+        data = load_data(train_spec.data, Path(spec).resolve().parent, _spec_location(graph, "data"), train_spec.seed)
+        if data.x_train.ndim != 4:
+            raise SpecError.single(_spec_location(graph, "data"), f"augment draws images; this data's samples have "
+                                   f"shape {list(data.x_train.shape[1:])}", "use image data (e.g. `image: true`)")
+        pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed, _spec_location(graph, "augment"))
+        written = augmenting.draw_grid(data.x_train[:count], pipeline, Path(output), copies)
     except SpecError as error:
         fail(error)
     click.echo(f"wrote {written}")

@@ -337,11 +337,54 @@ def _split(n: int, share: float, shuffle: bool, seed: int | None) -> tuple[np.nd
     return order[held:], order[:held]
 
 
+def _keep_classes(x, y, names: list, wanted: list[int]):
+    """Only the samples labelled with one of `wanted`, relabelled 0, 1, ... in that order."""
+    if y is None or y.dtype.kind not in "iu":
+        raise DataError(f"`classes` selects samples by integer class label; this data has "
+                        f"{'no labels' if y is None else 'labels of type ' + str(y.dtype)}")
+    present = set(np.unique(y).tolist())
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise DataError(f"expected labels that occur in the data ({', '.join(map(str, sorted(present)[:20]))}). "
+                        f"Received: classes={wanted} (no sample of {', '.join(map(str, missing))})")
+    if len(set(wanted)) != len(wanted):
+        raise DataError(f"expected distinct labels. Received: classes={wanted}")
+    keep = np.isin(y, wanted)
+    relabel = np.full(int(max(present)) + 1, -1, dtype="int64")
+    relabel[list(wanted)] = np.arange(len(wanted))
+    kept_names = [names[c] if c < len(names) else str(c) for c in wanted]
+    return x[keep], relabel[y[keep]], kept_names
+
+
+def _split_per_class(y, per_class: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` random samples of every class for training (in random order); the rest for validation."""
+    if y is None or y.dtype.kind not in "iu":
+        raise DataError("`per_class` draws samples of each class; this data has no integer class labels")
+    rng = np.random.default_rng(seed if seed is not None else 0)
+    train, val = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < per_class:
+            raise DataError(f"class {int(label)} has {len(rows)} samples, fewer than per_class. "
+                            f"Received: per_class={per_class}")
+        train.append(rows[:per_class])
+        val.append(rows[per_class:])
+    return rng.permutation(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
 def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = None) -> Dataset:
     """Load, split (with the seed) and normalise the data a spec names."""
     try:
         raw = SOURCES[data_spec.source](data_spec, Path(spec_dir))
         x, y, classes, kind, description, scale = raw.x, raw.y, raw.classes, raw.kind, raw.description, raw.scale
+        if data_spec.classes is not None:
+            x, y, classes = _keep_classes(x, y, classes, data_spec.classes)
+            description += f", classes {', '.join(map(str, data_spec.classes))} as 0..{len(classes) - 1}"
+        if data_spec.per_class is not None:
+            train, val = _split_per_class(y, data_spec.per_class, seed)
+            description += f", {data_spec.per_class} per class for training, the other {len(val)} for validation"
+        else:
+            train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
     except DataError as exc:
         raise SpecError.single(location, str(exc), exc.hint) from None
     except FileNotFoundError as exc:
@@ -349,7 +392,6 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
                                "data paths are relative to the spec's folder") from None
     except OSError as exc:
         raise SpecError.single(location, f"cannot read the data: {exc}") from None
-    train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
     x_train, x_val = x[train], (x[val] if len(val) else None)
     y_train = y[train] if y is not None else None
     y_val = y[val] if y is not None and len(val) else None

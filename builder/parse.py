@@ -304,6 +304,9 @@ def _raw_layer_nodes(data: dict):
                         and isinstance(node.get("type"), str):  # else the structural check reports it
                     yield prefix + (i,), node
     yield from walk(data.get("layers"), ("layers",))
+    train = data.get("train")
+    if isinstance(train, dict):
+        yield from walk(train.get("augment"), ("train", "augment"))
     for group in ("models", "blocks"):
         section = data.get(group)
         if isinstance(section, dict):
@@ -347,6 +350,31 @@ def _one_optimizer_problems(document: Document, optimizer, at: tuple) -> list[Pr
     return problems
 
 
+def _augment_problems(document: Document) -> list[Problem]:
+    """`train.augment` holds Keras preprocessing layers only (RandomFlip, RandomRotation, MixUp, ...)."""
+    train = document.data.get("train")
+    augment = train.get("augment") if isinstance(train, dict) else None
+    if not isinstance(augment, list):
+        return []
+    problems = []
+    for i, node in enumerate(augment):
+        if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+            continue   # the structural check reports it
+        info = catalog().layer(node["type"])
+        path = ("train", "augment", i)
+        if info is not None and info.family != "preprocessing":
+            problems.append(Problem(document.locate(path + ("type",)),
+                                    f"train.augment takes Keras preprocessing layers (RandomFlip, RandomRotation, "
+                                    f"RandomZoom, ...). Received: type={show(node['type'])} ({info.family})",
+                                    "put other layers under `layers:`"))
+        for key in ("id", "inputs", "call"):
+            if key in node:
+                problems.append(Problem(document.locate(path + (key,), key=True),
+                                        f"an augmentation layer applies to the model's input in order; it takes "
+                                        f"no {show(key)}"))
+    return problems
+
+
 def _ordered(problems: list[Problem]) -> list[Problem]:
     unique = {(p.location, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.location.line, p.location.column))
@@ -359,6 +387,7 @@ def parse(document: Document) -> Spec:
         label = node.get("id") if isinstance(node.get("id"), str) else None
         problems.extend(check_layer(node, document.locate, path, label))
     problems.extend(_optimizer_problems(document))
+    problems.extend(_augment_problems(document))
     try:
         spec = Spec.model_validate(document.data)
     except ValidationError as exc:

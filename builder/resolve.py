@@ -60,6 +60,7 @@ class Scope:
     repeats: int = 1        # how many repeats the use asked for
     group: str = ""         # the id shared by all repeats of one use
     location: Location = field(default_factory=Location)
+    trainable: bool | None = None   # false: the instance is frozen (`trainable: false` on the block use)
 
 
 @dataclass
@@ -363,6 +364,8 @@ class _Expander:
                     self.problems.append(Problem(problem.location, f"node {show(prefix + local)}: {problem.message}",
                                                  problem.hint, node=prefix + local))
         qualified = prefix + local
+        if op == "layer" and any(scope.trainable is False for scope in scopes):
+            args["trainable"] = False   # a frozen block freezes every layer in it, whatever the layer says
         if local in names:
             first = self.nodes.get(names[local].node)
             where = f" (first at line {first.location.line})" if first else ""
@@ -435,7 +438,7 @@ class _Expander:
             qualified = prefix + instance
             scope = Scope(id=qualified, block=item.block, params=tuple(sorted(
                 (k, v) for k, v in inner_params.items() if k in declared)), repeat=r, repeats=repeat,
-                group=group, location=self.loc(path))
+                group=group, location=self.loc(path), trainable=item.trainable)
             inner_names: dict[str, Ref] = {}
             inner_inputs = dict(zip(("$" + n for n in block.inputs), entry))
             inner_sequence = [entry[0]]

@@ -90,6 +90,8 @@ class BlockNode(Strict):
         None, max_length=1000,
         description="Per-repeat overrides of `with`: item i applies to repeat i+1; repeats past the list use "
                     "`with` alone. `[{stride: 2}]` changes the first repeat only.")
+    trainable: bool | None = Field(None, description="false freezes every layer of the instance (all repeats): "
+                                   "its weights do not train, and BatchNormalization runs in inference mode.")
 
 
 class ModelNode(Strict):
@@ -161,10 +163,29 @@ DataPath = Annotated[str, Field(min_length=1, max_length=4096,
                      AfterValidator(_local_path)]
 
 
+ClassLabel = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
 class DataCommon(Strict):
     validation_split: float = Field(0.2, ge=0, lt=1, description="Share of the data held out for validation.")
     shuffle: bool = True
     normalize: bool = Field(True, description="Scale features to zero mean and unit variance (images: to [0, 1]).")
+    classes: list[ClassLabel] | None = Field(
+        None, min_length=1, max_length=100_000,
+        description="Keep only the samples of these integer labels, relabelled 0, 1, ... in the order given "
+                    "(`[5, 6, 7, 8, 9]`: digit 5 becomes class 0).")
+    per_class: int | None = Field(
+        None, ge=1, le=10_000_000,
+        description="Train on this many samples of each class (drawn with the seed); every other sample "
+                    "(of the kept classes) is the validation data, and `validation_split` is not used.")
+
+    @model_validator(mode="after")
+    def _per_class_replaces_the_split(self):
+        if self.per_class is not None and "validation_split" in self.model_fields_set:
+            raise ValueError(f"per_class takes {self.per_class} samples of each class for training and keeps the "
+                             f"rest for validation; validation_split does not apply. Received: "
+                             f"validation_split={self.validation_split}")
+        return self
 
 
 class BuiltinData(DataCommon):
@@ -455,6 +476,31 @@ class TrainSpec(Strict):
     diffusion: DiffusionSpec | None = Field(None, description="kind: diffusion only: the noise schedule "
                                             "(default: 200 linear steps).")
 
+    init: InitSpec | None = Field(None, description="Initial weights from a run folder or a .keras/.weights.h5 "
+                                  "file (transfer learning); `--init PATH` on `builder train` overrides `from`.")
+    freeze: FreezeSpec | None = Field(None, description="Freeze a node and everything before it for the whole "
+                                      "run (with `phases`: the phases that give no `freeze` of their own "
+                                      "are not frozen).")
+    phases: list[PhaseSpec] | None = Field(
+        None, min_length=1, max_length=100,
+        description="Train in phases, one after another in the same run (the model recompiled between them, "
+                    "history.csv with a `phase` column); replaces `epochs`. E.g. a frozen phase, then an "
+                    "unfrozen one at a lower learning rate.")
+    augment: list[LayerNode] | None = Field(
+        None, max_length=100,
+        description="Keras preprocessing layers (RandomFlip, RandomRotation, RandomZoom, ...) applied, in order, "
+                    "to the training inputs only, in the data pipeline; validation data and the saved model "
+                    "are not augmented.")
+
+    @model_validator(mode="after")
+    def _phases_or_freeze(self):
+        if self.phases is not None and self.freeze is not None:
+            raise ValueError("give `freeze` inside each phase of `phases`, not beside them")
+        if self.phases is not None and "epochs" in self.model_fields_set:
+            raise ValueError(f"with `phases`, each phase gives its own epochs. Received: epochs={self.epochs} "
+                             "beside phases")
+        return self
+
     @model_validator(mode="after")
     def _model_parallel_has_its_mesh(self):
         if self.distribute == "model_parallel" and self.model_parallel is None:
@@ -503,6 +549,52 @@ class TrainSpec(Strict):
         if gan.label_smoothing is not None and kind == "wgan-gp":
             raise ValueError("label_smoothing applies to kinds gan and cgan (a critic has no labels)")
         return gan
+
+
+InitSource = Annotated[str, Field(min_length=1, max_length=4096,
+                                  description="A run folder (its model.keras, else its last checkpoint), a "
+                                              "`.keras` file, or a `.weights.h5` file saved from a model of this "
+                                              "same spec; relative to the spec's folder (no URLs)."),
+                       AfterValidator(_local_path)]
+
+
+QualifiedId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
+                                   description="A node id; inside a block instance, `instance.node`.")]
+
+
+class InitSpec(Strict):
+    """Start from the weights of earlier work: nodes whose ids match (or that `map` pairs) get their weights."""
+
+    from_: InitSource = Field(alias="from")
+    map: dict[QualifiedId, QualifiedId | None] = Field(
+        default_factory=dict, max_length=100_000,
+        description="new node id -> the id of the node in the source whose weights it takes; null keeps the "
+                    "node's fresh weights (e.g. a new classifier head of the same shape). Nodes not named here "
+                    "take the weights of the source node of the same id.")
+
+
+class FreezeSpec(Strict):
+    """Which part of the model does not train."""
+
+    until: ShardTarget = Field(description="A node id or a block instance: it and every node it reads from, "
+                                           "directly or not, are frozen (their weights do not train; "
+                                           "BatchNormalization runs in inference mode).")
+
+
+class PhaseSpec(Strict):
+    """One phase of a multi-phase run: its epochs, what is frozen, and its learning rate."""
+
+    epochs: int = Field(ge=1, le=100_000, description="Epochs of this phase.")
+    freeze: FreezeSpec | None = Field(None, description="Frozen in this phase; default: nothing (beyond nodes "
+                                      "with `trainable: false`).")
+    learning_rate: float | ScheduleSpec | None = Field(
+        None, description="This phase's learning rate (a number > 0 or a schedule); default: the optimizer's.")
+
+    @model_validator(mode="after")
+    def _positive_rate(self):
+        if isinstance(self.learning_rate, float) and not self.learning_rate > 0:
+            raise ValueError(f"expected a number > 0. Received: learning_rate={self.learning_rate}")
+        return self
 
 
 # --- the spec ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from builder.kinds import KINDS
 from builder.resolve import Graph
 from builder.runs import RunFolder, plot_history, read_history
 from builder.spec import OptimizerSpec, ScheduleSpec, TrainSpec
+from builder.transfer import apply_freeze
 
 
 @dataclass
@@ -52,6 +54,7 @@ class TrainOptions:
     epochs: int | None = None            # overrides train.epochs
     batch_size: int | None = None        # overrides train.batch_size
     data_path: Path | None = None        # overrides train.data.path
+    init_path: Path | None = None        # overrides train.init.from (a run folder or a weights file)
     overrides: dict = field(default_factory=dict)
     max_params: int = DEFAULT_MAX_PARAMS
     verbose: int | None = None           # None: a progress bar on a terminal, one line per epoch otherwise
@@ -201,6 +204,7 @@ class HistoryLog(keras.callbacks.Callback):
         self.path = Path(path)
         self.fields: list[str] | None = None
         self.started = False
+        self.phase: int | None = None    # the phase of a multi-phase run (`train.phases`), 1-based
 
     def on_train_begin(self, logs=None):
         self.started = False
@@ -226,12 +230,13 @@ class HistoryLog(keras.callbacks.Callback):
         logs = logs or {}
         new = not self.path.exists() or not self.fields
         if new:
-            self.fields = ["epoch"] + sorted(logs)
+            self.fields = ["epoch"] + (["phase"] if self.phase is not None else []) + sorted(logs)
         with self.path.open("a" if not new else "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.fields, restval="", extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({"epoch": epoch} | {key: _number(value) for key, value in logs.items()})
+            phase = {"phase": self.phase} if self.phase is not None else {}
+            writer.writerow({"epoch": epoch} | phase | {key: _number(value) for key, value in logs.items()})
 
 
 def _epoch_of(row: dict) -> float:
@@ -412,8 +417,14 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
                  distributed: Distributed | None = None) -> RunFolder:
     """Train into an existing run folder; resumes from its backup when there is one."""
     train = graph.spec.train or TrainSpec()
-    epochs = options.epochs or train.epochs
+    phases = plan_phases(graph, train, options)
+    epochs = phases[-1].end
     batch_size = options.batch_size or train.batch_size
+    init_source = _init_source(train, options, spec_dir)
+    if train.init is not None:
+        from builder.transfer import check_mapping
+
+        check_mapping(graph, train.init.map, lambda *path: _spec_location(graph, *path))
     if train.kind not in KINDS:
         raise SpecError.single(_spec_location(graph, "kind"), f"training kind {train.kind!r} is not available "
                                                               "yet in this version of builder",
@@ -450,24 +461,24 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         if not plan.checked:
             check_data_shapes(graph, plan.model, plan.x)
         steps = max(1, math.ceil(sample_count(plan.x) / batch_size))
-        loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
-        if plan.optimizers:   # one optimizer per network (GAN kinds), each stepping `updates` times a batch
-            optimizer = {role: make_optimizer(spec, steps * updates, epochs)
-                         for role, (spec, updates) in plan.optimizers.items()}
-        else:
-            optimizer = make_optimizer(train.optimizer, steps, epochs)
-        plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                           jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
+        init_report = None
+        if init_source is not None:
+            from builder.transfer import load_initial_weights
+
+            init_report = load_initial_weights(graph, models[graph.main], train.init, init_source,
+                                               lambda *path: _spec_location(graph, *path), options.max_params)
+            for line in init_report.lines():
+                print(line)
+        augment = None
+        if train.augment:
+            from builder.augment import augmentation
+
+            augment = augmentation(train.augment, train.seed, _spec_location(graph, "augment"))
 
     if options.diagram:
         _write_diagram(graph, models, run)
-    guard, clock = StopOnNonFinite(), Throughput(sample_count(plan.x))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
-        EpochCheckpoint(run.checkpoint),
-        HistoryLog(run.history),
-        guard, clock,
-    ]
+    guard, clock, log = StopOnNonFinite(), Throughput(sample_count(plan.x)), HistoryLog(run.history)
+    callbacks = [EpochCheckpoint(run.checkpoint), log, guard, clock]
     callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
     if train.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
@@ -478,11 +489,33 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     status = "completed"
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    done = _backup_epoch(run)   # epochs finished before an interruption (resume): their phases are done
+    freezing, first = [], None
     try:
-        with distributed.scope():
-            plan.model.fit(**fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size,
-                                           data_spec.shuffle, data_seed, distributed),
-                           epochs=epochs, callbacks=callbacks, verbose=verbose)
+        arguments = fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size, data_spec.shuffle, data_seed,
+                                  distributed)
+        if augment is not None:
+            arguments = adapter.augment_training(arguments, augment)
+        for phase in phases:
+            if phase.end <= done and phase is not phases[-1]:
+                continue
+            with distributed.scope():
+                freezing.append({"phase": phase.number, "epochs": [phase.start, phase.end]}
+                                | apply_freeze(graph, models[graph.main], phase.frozen))
+                _compile(plan, train, phase, steps)
+            log.phase = phase.number if len(phases) > 1 else None
+            plan.model._initial_epoch = None   # BackupAndRestore sets it, and Keras never clears it
+            # keep the backup between phases (a resume picks the phase up); the last phase deletes it
+            backup = keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True,
+                                                      delete_checkpoint=phase is phases[-1])
+            with distributed.scope(), warnings.catch_warnings():
+                if first is not None:   # the backup of the phase before holds that phase's optimizer: not loaded
+                    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                plan.model.fit(**arguments, initial_epoch=phase.start, epochs=phase.end,
+                               callbacks=[backup] + callbacks, verbose=verbose)
+            first = first or phase
+            if guard.where is not None:
+                break
     except (KeyboardInterrupt, _Interrupted):
         status = "interrupted"
     finally:
@@ -501,7 +534,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     summary = {
         "name": graph.name, "kind": train.kind, "status": status, "epochs": len(history),
         "epochs_requested": epochs, "batch_size": batch_size,
-        "final": {k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
+        "final": {k: v for k, v in (history[-1] if history else {}).items() if k not in ("epoch", "phase")},
         "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
         "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
         "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
@@ -510,6 +543,12 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     }
     if guard.where is not None:
         summary["diverged_at"] = {"epoch": guard.where[0], "batch": guard.where[1]}
+    if init_report is not None:
+        summary["init"] = init_report.to_dict()
+    if len(phases) > 1 or any(phase.frozen for phase in phases):
+        summary["phases"] = freezing
+    if train.augment:
+        summary["augment"] = [node.type for node in train.augment]
     if plan.report is not None and status in ("completed", "stopped_early"):
         summary.update(plan.report(history))   # e.g. sample diversity; mode collapse and divergence warnings
         for warning in summary.get("warnings", []):
@@ -525,6 +564,74 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     if status == "interrupted":
         raise KeyboardInterrupt(str(run.path))
     return run
+
+
+@dataclass
+class Phase:
+    """One `fit` of a run: global epochs [start, end), the frozen nodes, and its learning rate (None: the spec's)."""
+
+    number: int
+    start: int
+    end: int
+    frozen: set
+    learning_rate: object = None
+
+
+def plan_phases(graph: Graph, train: TrainSpec, options: TrainOptions) -> list[Phase]:
+    """`train.phases` (or the whole run as one phase), with `--epochs` setting every phase's epochs."""
+    from builder.transfer import frozen_nodes
+
+    def frozen(freeze, *path):
+        return frozen_nodes(graph, freeze.until, _spec_location(graph, *path)) if freeze else set()
+
+    if not train.phases:
+        return [Phase(1, 0, options.epochs or train.epochs, frozen(train.freeze, "freeze", "until"))]
+    out, start = [], 0
+    for i, spec in enumerate(train.phases):
+        epochs = options.epochs or spec.epochs
+        out.append(Phase(i + 1, start, start + epochs, frozen(spec.freeze, "phases", i, "freeze", "until"),
+                         spec.learning_rate))
+        start += epochs
+    return out
+
+
+def _compile(plan, train: TrainSpec, phase: Phase, steps: int) -> None:
+    """Compile (again, for every phase: Keras reads `trainable` when it compiles) with fresh optimizers."""
+    epochs = phase.end - phase.start
+    loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
+    if plan.optimizers:   # one optimizer per network (GAN kinds), each stepping `updates` times a batch
+        optimizer = {role: make_optimizer(_with_rate(spec, phase.learning_rate), steps * updates, epochs)
+                     for role, (spec, updates) in plan.optimizers.items()}
+    else:
+        optimizer = make_optimizer(_with_rate(train.optimizer, phase.learning_rate), steps, epochs)
+    plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                       jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
+
+
+def _with_rate(spec: OptimizerSpec | str, rate) -> OptimizerSpec | str:
+    if rate is None:
+        return spec
+    if isinstance(spec, str):
+        return OptimizerSpec(type=spec, learning_rate=rate)
+    return spec.model_copy(update={"learning_rate": rate})
+
+
+def _backup_epoch(run: RunFolder) -> int:
+    """The epochs a run's BackupAndRestore state has finished (0 without one)."""
+    path = run.backup / "training_metadata.json"
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _init_source(train: TrainSpec, options: TrainOptions, spec_dir: Path) -> Path | None:
+    """Where `train.init` loads from: `--init PATH`, else `train.init.from` against the spec's folder."""
+    if options.init_path is not None:
+        return Path(options.init_path)
+    if train.init is None:
+        return None
+    return Path(spec_dir) / train.init.from_
 
 
 def _raise_interrupt(signum, frame):
@@ -556,6 +663,7 @@ def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFold
         "spec": str(spec_path), "spec_dir": str(spec_path.resolve().parent), "overrides": options.overrides,
         "epochs": options.epochs, "batch_size": options.batch_size,
         "data_path": str(Path(options.data_path).resolve()) if options.data_path else None,
+        "init_path": str(Path(options.init_path).resolve()) if options.init_path else None,
         "distribute": options.distribute, "backend": keras.backend.backend(), "builder": builder.__version__, "keras": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
@@ -585,6 +693,8 @@ def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     options.batch_size = options.batch_size or info.get("batch_size")
     if options.data_path is None and info.get("data_path"):
         options.data_path = Path(info["data_path"])
+    if options.init_path is None and info.get("init_path"):
+        options.init_path = Path(info["init_path"])
     options.distribute = options.distribute or info.get("distribute")
     return run_training(graph, run, options, Path(info["spec_dir"]))
 

@@ -43,6 +43,7 @@ class ArrayBatches(keras.utils.PyDataset):
             if size:
                 self._bounds.append((start, start + size))
         self.skipped = self.count - sum(stop - start for start, stop in self._bounds)
+        self.augment = None   # builder.augment.Augmentation: applied to the inputs of training batches
 
     def _next_order(self) -> np.ndarray:
         return self._rng.permutation(self.count) if self.shuffle else np.arange(self.count)
@@ -61,9 +62,17 @@ class ArrayBatches(keras.utils.PyDataset):
             return array[rows]
 
         x = keras.tree.map_structure(take, self.x)
+        if self.augment is not None:
+            x = self.augment.numpy(x)
         if self.y is None:
             return (x,)
         return x, keras.tree.map_structure(take, self.y)
 
     def on_epoch_end(self):
         self._order = self._next_order()
+
+
+def augment_training(arguments: dict, augment) -> dict:
+    """`fit` arguments whose training batches pass through `augment` (validation batches do not)."""
+    arguments["x"].augment = augment
+    return arguments

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from builder.backends import Distributed, SetupError, set_seed_without_tensorflow, tensorflow_hidden
-from builder.backends.batches import ArrayBatches
+from builder.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
 
 
 def device() -> str:

@@ -54,6 +54,16 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
     return args
 
 
+def augment_training(arguments: dict, augment) -> dict:
+    """`fit` arguments whose training pipeline maps its inputs through `augment` (Keras preprocessing layers,
+    in training mode); the validation pipeline does not."""
+    def apply(x, *rest):
+        return (augment(x), *rest)
+
+    arguments["x"] = arguments["x"].map(apply)   # sequential: a seeded run draws the same augmentations
+    return arguments
+
+
 def _tuples(value):
     return tuple(value) if isinstance(value, list) else value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from builder.backends import Distributed, SetupError, set_seed_without_tensorflow
-from builder.backends.batches import ArrayBatches
+from builder.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
 
 
 def device() -> str:
