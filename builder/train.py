@@ -500,7 +500,8 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             if phase.end <= done and phase is not phases[-1]:
                 continue
             with distributed.scope():
-                freezing.append({"phase": phase.number, "epochs": [phase.start, phase.end]}
+                rate = phase.learning_rate if isinstance(phase.learning_rate, float) else None
+                freezing.append({"phase": phase.number, "epochs": [phase.start, phase.end], "learning_rate": rate}
                                 | apply_freeze(graph, models[graph.main], phase.frozen))
                 _compile(plan, train, phase, steps)
             log.phase = phase.number if len(phases) > 1 else None
