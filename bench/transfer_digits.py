@@ -8,7 +8,9 @@ For each seed, three runs of specs/transfer/ (scikit-learn's 8x8 digits, no down
   source's weights (all but the head), 20 epochs with the convolutions frozen, then 20 fine-tuning all;
 - `same schedule, no init`: the same spec with `train.init` removed: the same phases over a random
   (frozen, then trained) body: what the schedule alone gives;
-- `scratch`: digits_5to9_scratch.yaml, the same network and images, 40 epochs from random weights.
+- `scratch`: digits_5to9_scratch.yaml, the same network and images, 40 epochs from random weights;
+- `probe`: a linear probe: everything up to `features` frozen, only the new head trains (20 epochs,
+  learning rate 1e-2), over the source's body and over a random body.
 
 Each target run is measured on every other image of the digits 5-9 (about 800), its validation data.
 The seed fixes the 20 images per class, the initialisation and the shuffling; all runs of a seed
@@ -65,8 +67,13 @@ def one_seed(seed: int, folder: Path) -> dict:
     transfer = train_text(finetune, folder, f"transfer{seed}", init=folder / f"source{seed}")
     schedule = train_text(without_init(finetune), folder, f"schedule{seed}")
     scratch = train_text(with_seed((SPECS / "digits_5to9_scratch.yaml").read_text(), seed), folder, f"scratch{seed}")
+    phases = finetune[finetune.index("  phases:\n"):finetune.index("  optimizer:")]
+    probe = finetune.replace(phases, "  phases:\n    - {epochs: 20, freeze: {until: features}, learning_rate: 1.0e-2}\n")
+    probe_trained = train_text(probe, folder, f"probe{seed}", init=folder / f"source{seed}")
+    probe_random = train_text(without_init(probe), folder, f"probe_random{seed}")
     return {"seed": seed, "source": source["final"]["val_accuracy"], "transfer": transfer["final"]["val_accuracy"],
             "schedule": schedule["final"]["val_accuracy"], "scratch": scratch["final"]["val_accuracy"],
+            "probe": probe_trained["final"]["val_accuracy"], "probe_random": probe_random["final"]["val_accuracy"],
             "validation": transfer["samples"]["validation"], "train": transfer["samples"]["train"],
             "loaded": transfer["init"]["loaded"]}
 
@@ -85,14 +92,17 @@ def report(rows: list[dict], seconds: float) -> str:
         "source: on its own held-out 20% of the digits 0-4. Loaded into the transfer runs: "
         + ", ".join(rows[0]["loaded"]) + ".",
         "",
-        "| seed | source (0-4) | transfer | same schedule, no init | scratch | transfer - scratch |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| seed | source (0-4) | transfer | same schedule, no init | scratch | transfer - scratch "
+        "| probe, 0-4 body | probe, random body |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['seed']} | {r['source']:.4f} | {r['transfer']:.4f} | {r['schedule']:.4f} | "
-                     f"{r['scratch']:.4f} | {r['transfer'] - r['scratch']:+.4f} |")
+                     f"{r['scratch']:.4f} | {r['transfer'] - r['scratch']:+.4f} | {r['probe']:.4f} | "
+                     f"{r['probe_random']:.4f} |")
     lines.append(f"| mean | {mean('source'):.4f} | {mean('transfer'):.4f} | {mean('schedule'):.4f} | "
-                 f"{mean('scratch'):.4f} | {mean('transfer') - mean('scratch'):+.4f} |")
+                 f"{mean('scratch'):.4f} | {mean('transfer') - mean('scratch'):+.4f} | {mean('probe'):.4f} | "
+                 f"{mean('probe_random'):.4f} |")
     lines += ["", f"Wall time: {seconds:.0f} s."]
     return "\n".join(lines) + "\n"
 

@@ -328,18 +328,19 @@ def test_label_mixing_augmentations_are_refused_with_a_located_error(tmp_path):
 
 # --- the experiment ------------------------------------------------------------------------------------------
 
-def test_a_body_trained_on_digits_0_to_4_carries_what_digits_5_to_9_need(tmp_path):
-    """The fine-tuning spec with its body from the 0-4 network against the same spec and schedule over a
-    random body: the first phase trains only `features` and the head over frozen convolutions, so what
-    the convolutions learnt on 0-4 is what separates the two. (Against plain training from scratch on
-    these 100 images the transfer is not reliably better: see bench/results/transfer_digits.md.)"""
+def test_the_body_of_the_digits_0_to_4_network_arrives_trained(tmp_path):
+    """specs/transfer/: the 0-4 network's body, frozen up to `features`, under a fresh head trained on 20
+    images per class. On the digits 0-4 the loaded body classifies at once (a random body: about 85%),
+    so init carried the trained weights and the frozen BatchNormalization kept its statistics. On the
+    digits 5-9 the same body does not beat a network trained from scratch on those 100 images: see
+    bench/results/transfer_digits.md for the figures over three seeds."""
     source = train_text(tmp_path / "source", (SPECS / "digits_0to4.yaml").read_text())
     finetune = (SPECS / "digits_5to9_finetune.yaml").read_text()
-    frozen_phase = finetune.replace("    - {epochs: 20, learning_rate: 3.0e-4}\n", "")
-    transfer = train_text(tmp_path / "transfer", frozen_phase, init_path=source.path)
-    random_body = train_text(tmp_path / "random", "".join(
-        line for line in frozen_phase.splitlines(keepends=True) if not line.startswith("  init:")))
-    with_body = json.loads(transfer.summary.read_text())["final"]["val_accuracy"]
-    without = json.loads(random_body.summary.read_text())["final"]["val_accuracy"]
-    assert json.loads(transfer.summary.read_text())["samples"] == {"train": 100, "validation": 796}
-    assert with_body > 0.9 and with_body > without + 0.1, (with_body, without)
+    phases = finetune[finetune.index("  phases:\n"):finetune.index("  optimizer:")]
+    probe = finetune.replace(phases, "  phases:\n    - {epochs: 10, freeze: {until: features}, learning_rate: 1.0e-2}\n")
+    probe = probe.replace("classes: [5, 6, 7, 8, 9]", "classes: [0, 1, 2, 3, 4]")
+    run = train_text(tmp_path / "probe", probe, init_path=source.path)
+    summary = json.loads(run.summary.read_text())
+    assert summary["init"]["loaded"] == ["conv1", "bn1", "conv2", "features"]
+    assert summary["samples"]["train"] == 100
+    assert summary["final"]["val_accuracy"] > 0.97, summary["final"]
