@@ -22,6 +22,7 @@ Public entry points: `load_initial_weights(...)` -> `InitReport`, `frozen_nodes(
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,14 @@ def _source_model(path: Path, graph: Graph, location: Location, max_params: int)
 
 
 def _load_weights(model, weights: Path, location: Location, hint: str | None = None):
+    """`model.load_weights`, all or nothing: Keras only warns about parts of the file it skips."""
     try:
-        model.load_weights(weights)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(weights)
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+        if skipped:
+            raise ValueError(skipped[0])
     except Exception as exc:  # Keras raises ValueError, KeyError, OSError for a file of another model
         raise SpecError.single(location, f"cannot load {str(weights)!r}: {type(exc).__name__}: "
                                          f"{(str(exc).splitlines() or [''])[0][:200]}", hint) from None
