@@ -18,6 +18,7 @@ import math
 import re
 from typing import Any, Callable
 
+from builder.applications import APPLICATIONS
 from builder.catalog import catalog
 from builder.errors import did_you_mean, show
 
@@ -242,6 +243,15 @@ ARG_TYPES["initializer"] = name_from("initializers")  # builder's PositionEmbedd
 # where the layer's own default already tells the type apart: see `checker_for`.)
 for _dim in ("1D", "2D", "3D"):
     ARG_TYPES[f"ZeroPadding{_dim}.padding"] = int_or_tuple(json_value)
+def _application(v: Any) -> str | None:
+    return None if v in APPLICATIONS else "a network of keras.applications such as MobileNetV2, ResNet50, " \
+                                          "EfficientNetB0 or ConvNeXtTiny (see builder/applications.py)"
+
+
+_application.choices = APPLICATIONS  # type: ignore[attr-defined]
+ARG_TYPES["Application.architecture"] = _application
+ARG_TYPES["Application.weights"] = one_of("imagenet", "none")
+ARG_TYPES["Application.pooling"] = optional(one_of("avg", "max"))
 ARG_TYPES["Dot.axes"] = lambda v: None if any_int(v) is None or list_of(any_int, 2, 2)(v) is None \
     else "an integer or a list of two integers"
 

@@ -97,7 +97,8 @@ def _family(cls) -> str:
 
 
 def describe(cls, merge_base) -> dict:
-    args = _params(cls.__init__, HIDDEN_ARGS)
+    # `weights` (initial arrays) is hidden for Keras' layers; builder's Application names its weights with it
+    args = _params(cls.__init__, HIDDEN_ARGS - {"weights"} if cls.__module__.startswith("builder.") else HIDDEN_ARGS)
     for name, default in BASE_ARGS.items():
         args.setdefault(name, {"default": default})
     call = _params(cls.call, {"self"})

@@ -158,6 +158,8 @@ class _Compiler:
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
         text = re.sub(r"^Exception encountered when calling \S+\.?\s*", "", text)
         text = text.split("\n")[0]
+        if text.startswith("could not download"):   # builder's Application: not a problem with the input
+            return self.fail(node, f"node {show(node.id)} ({node.type}): {text[:400]}")
         got = self.describe_inputs(node, tensors)
         rank = re.search(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)", text)
         if rank:

@@ -50,6 +50,8 @@ class Example:
 
 
 EXAMPLES: dict[str, list[Example]] = {
+    "Application": [Example({"architecture": "MobileNetV3Small", "pooling": "avg"}, {"inputs": In((32, 32, 3))},
+                            bad={"architecture": "MobileNetV9"})],
     "ClassToken": [Example({}, {"inputs": In((5, 8))}, bad={"initializer": "no_such_initializer"})],
     "PatchEmbedding": [
         Example({"patch_size": 4, "embed_dim": 6}, {"inputs": In((8, 12, 3))},

@@ -344,3 +344,66 @@ def test_the_body_of_the_digits_0_to_4_network_arrives_trained(tmp_path):
     assert summary["init"]["loaded"] == ["conv1", "bn1", "conv2", "features"]
     assert summary["samples"]["train"] == 100
     assert summary["final"]["val_accuracy"] > 0.97, summary["final"]
+
+
+# --- a pretrained base as a node ------------------------------------------------------------------------
+
+APPLICATION = """
+name: pretrained
+inputs: {image: {shape: [32, 32, 3]}}
+layers:
+  - {id: base, type: Application, architecture: MobileNetV3Small, weights: none, pooling: avg, trainable: false}
+  - {id: head, type: Dense, units: 3, activation: softmax}
+"""
+
+
+def test_the_closed_list_of_applications_is_keras_own():
+    import keras
+
+    from builder.applications import APPLICATIONS
+
+    installed = {n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))}
+    assert set(APPLICATIONS) == installed
+
+
+def test_an_application_node_builds_for_its_input_and_freezes_whole(tmp_path):
+    from spec_helpers import build
+
+    graph, models = build(tmp_path, APPLICATION)
+    model = models[graph.main]
+    base = model.get_layer("base")
+    assert model.output_shape == (None, 3) and base.output.shape == (None, 576)
+    assert [w.path for w in model.trainable_weights] == ["head/kernel", "head/bias"]
+    import keras
+
+    norms = [layer for layer in base.network._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and not any(layer.trainable for layer in norms)      # inference mode while frozen
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_a_failed_imagenet_download_is_a_located_error(tmp_path, monkeypatch):
+    import keras
+
+    from spec_helpers import build
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: [Errno -3] no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)   # what keras.applications call
+    with pytest.raises(SpecError) as error:
+        build(tmp_path, APPLICATION.replace("weights: none", "weights: imagenet"))
+    problem = error.value.problems[0]
+    assert problem.location.line == 4
+    assert "could not download the ImageNet weights of MobileNetV3Small: offline, use weights: none" in problem.message
+
+
+def test_a_misspelt_application_gets_a_did_you_mean(tmp_path):
+    with pytest.raises(SpecError) as error:
+        graph_of(tmp_path, APPLICATION.replace("MobileNetV3Small", "MobilenetV2"))
+    assert "Received: architecture='MobilenetV2'" in error.value.problems[0].message
+    assert "MobileNetV2" in error.value.problems[0].hint

@@ -12,6 +12,7 @@ A layer that reads a list of several tensors sets the class attribute
 `builder_many_inputs = True`.
 """
 
+from builder.layers.application import Application
 from builder.layers.class_token import ClassToken
 from builder.layers.patch_embedding import PatchEmbedding
 from builder.layers.position_embedding import PositionEmbedding
@@ -23,6 +24,7 @@ from builder.layers.transformer_decoder import TransformerDecoderBlock
 from builder.layers.transformer_encoder import TransformerEncoderBlock
 
 __all__ = [
+    "Application",
     "ClassToken",
     "PatchEmbedding",
     "PositionEmbedding",
