@@ -444,7 +444,9 @@ class TrainSpec(Strict):
     mixed_precision: Literal["off", "float16", "bfloat16"] = Field(
         "off", description="Compute in float16/bfloat16 with float32 weights (GPUs with tensor cores).")
     jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation; auto lets Keras decide.")
-    steps_per_execution: int = Field(1, ge=1, le=100_000, description="Batches per compiled call.")
+    steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
+        "auto", description="Batches per compiled call. auto: 8 where it was measured to pay off (kind: "
+                            "supervised on TensorFlow and JAX; bench/RESULTS.md), else 1 (PyTorch allows only 1).")
     distribute: Literal["one_device", "mirrored", "multi_worker", "model_parallel"] = Field(
         "one_device", description="mirrored: every local GPU (TensorFlow: tf.distribute.MirroredStrategy; JAX: "
                                   "keras.distribution.DataParallel); multi_worker: several processes or machines "
