@@ -58,8 +58,8 @@ def test_cli_speed_runs_at_a_tiny_size(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| `builder")]
-    # --help, validate, render at 10 and 20 layers, and the largest without collapsing
-    assert len(rows) == 5
+    # --help, validate, and render at 10 and 20 layers, collapsed by default and not
+    assert len(rows) == 6
     for row in rows:
         wall, cpu, rss = (float(cell) for cell in row.strip("|").split("|")[2:5])
         assert wall > 0 and cpu > 0 and rss > 0
