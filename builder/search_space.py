@@ -347,9 +347,9 @@ def dump(data: dict, header: str = "") -> str:
 # --- diagrams ---------------------------------------------------------------------------------------------
 
 def describe(dimension) -> str:
-    """A short text of a dimension: `4..16 step 2`, `1e-04..1e-02 log`, `adam | sgd`."""
+    """A short text of a dimension: `4..16 step 2`, `0.0001..0.01 log`, `{adam, sgd}`."""
     if isinstance(dimension, Choice):
-        return " | ".join(str(v) for v in dimension.values)
+        return "{" + ", ".join(str(v) for v in dimension.values) + "}"
     text = f"{dimension.low:g}..{dimension.high:g}"
     if dimension.log:
         text += " log"
