@@ -240,10 +240,12 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
               help="Draw the repeats of a block once, marked xN. Default: on above 150 nodes.")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Expand nested blocks this many levels; deeper ones become single boxes.")
+@click.option("--search", "show_search", is_flag=True,
+              help="Mark the nodes the spec's search section changes, with their ranges.")
 @set_option
 @backend_option
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
-                   depth: int | None, overrides: tuple[str, ...]) -> None:
+                   depth: int | None, show_search: bool, overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
     from builder import render as drawing
 
@@ -273,6 +275,13 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
                     fail(error)
                 report(error.problems)   # still draw: the picture helps find the mistake
                 click.echo("note: drawing without shapes, the model does not build", err=True)
+    if show_search:
+        from builder import search_space
+        from builder.load import load
+
+        if graph.spec.search is None:
+            raise click.ClickException(f"{spec} has no `search:` section to draw")
+        facts["search"] = search_space.annotations(graph, load(spec))
     try:
         text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
         drawing.write(text, output)

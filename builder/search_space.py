@@ -383,7 +383,8 @@ def annotations(graph, document: Document) -> tuple[dict, list[str]]:
         where = found.get(path)
         if where is None:
             continue
-        line = f"search {path.rsplit('.', 1)[-1]}: {describe(dimension)}"
+        name = f"${{{where.param}}}" if where.param else path.rsplit(".", 1)[-1]
+        line = f"search {name}: {describe(dimension)}"
         hits: list[tuple[str, str]] = []
         if where.node is not None and where.at[len(where.node)] in ("repeat", "with"):
             scope_at = document.locate(where.node)
@@ -394,8 +395,8 @@ def annotations(graph, document: Document) -> tuple[dict, list[str]]:
         elif where.param is not None:
             for m in graph.models.values():
                 for n in m.nodes.values():
-                    raw = _raw_at(document.data, written.get(n.location))
-                    if raw is not None and _mentions(raw, where.param):
+                    written_at = [n.location] + [scope.location for scope in n.scopes]   # the node, its blocks
+                    if any(_mentions(_raw_at(document.data, written.get(at)), where.param) for at in written_at):
                         hits.append((m.name, n.id))
         for hit in hits:
             notes.setdefault(hit, []).append(line)
