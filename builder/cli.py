@@ -421,7 +421,10 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
         raise click.UsageError("give a SPEC to search, or --resume DIR")
     try:
         import_keras()
-        from builder import search as searching
+        try:
+            from builder import search as searching
+        except ImportError as exc:
+            raise click.ClickException(f"builder search needs Optuna ({exc}): pip install 'builder[search]'") from None
         from builder.compile import DEFAULT_MAX_PARAMS
 
         options = searching.SearchOptions(
