@@ -225,7 +225,7 @@ def place(data: dict, at: tuple, value: Any) -> None:
     node = data
     for i, key in enumerate(at[:-1]):
         child = node[key] if isinstance(node, list) else node.get(key)
-        if isinstance(child, str) and at[i + 1] != "type":   # `optimizer: adam` -> `{type: adam, ...}`
+        if isinstance(child, str):   # `optimizer: adam` -> `{type: adam, ...}`
             child = {"type": child}
         if child is None:
             child = {}

@@ -100,6 +100,9 @@ def test_paths_name_where_values_go_and_a_trial_spec_is_an_ordinary_spec(tmp_pat
     assert again.data == data            # the text reads back to the same values
     graph = resolve(parse(again), again)
     assert [n for n in graph.models["blocks"].nodes] == ["x", "stack_1.a", "stack_2.a", "stack_3.a", "out"]
+    optimizer = search_space.target(document.data, "train.optimizer.type")
+    assert search_space.concrete(document.data, {"o": "sgd"}, {"o": optimizer})["train"]["optimizer"] == \
+        {"type": "sgd"}
 
 
 def test_a_dumped_spec_reads_back_the_same_under_yaml_1_2():
