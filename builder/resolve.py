@@ -821,8 +821,8 @@ def _resolve(spec: Spec, document: Document, overrides: dict | None) -> Graph:
         problems.append(Problem(document.locate(("train", "model")), f"unknown model {show(spec.train.model)}",
                                 did_you_mean(spec.train.model, sorted(specs))))
     errors = [p for p in problems if p.severity == "error"]
-    if not errors and spec.search is not None:
-        errors = search_space.problems(spec, document, overrides)
+    if spec.search is not None:   # its values are tried only in a spec that is valid as written
+        errors += search_space.problems(spec, document, overrides, probe=not errors)
     if errors:
         unique = {(p.location, p.message): p for p in errors}
         raise SpecError(sorted(unique.values(), key=lambda p: (p.location.line, p.location.column)))

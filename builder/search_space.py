@@ -277,8 +277,13 @@ def check_document(data: dict, document: Document) -> None:
 def _objective_problems(spec: Spec, document: Document) -> list[Problem]:
     """Each objective names `params` or a metric the run logs (loss, or one of train.metrics, val_ or not)."""
     train = spec.train or TrainSpec()
-    metrics = train.metrics if isinstance(train.metrics, list) else [m for ms in train.metrics.values() for m in ms]
-    logged = ["loss"] + list(metrics)
+    if train.kind != "supervised":
+        return []   # other kinds log their own names (g_loss, d_loss, ...): checked when the first trial ends
+    if isinstance(train.metrics, dict):   # several outputs: Keras logs `<output>_<metric>`
+        metrics = [f"{out}_{m}" for out, ms in train.metrics.items() for m in ms]
+    else:
+        metrics = list(train.metrics)
+    logged = ["loss"] + metrics
     known = ["params"] + logged + ["val_" + m for m in logged]
     problems = []
     where = ("search", "objectives") if spec.search.objectives else ("search", "objective")
@@ -294,17 +299,18 @@ def _objective_problems(spec: Spec, document: Document) -> list[Problem]:
     return problems
 
 
-def problems(spec: Spec, document: Document, overrides: dict | None = None) -> list[Problem]:
+def problems(spec: Spec, document: Document, overrides: dict | None = None, probe: bool = True) -> list[Problem]:
     """Problems of a spec's search section, each located at its dimension.
 
-    Paths must name something; then the spec with each range's ends and each choice (one dimension at a
-    time, the others as written) must pass load's, parse's and resolve's checks like any spec.
+    Paths must name something and objectives must be logged; then (with `probe`, when the spec as written
+    is valid) the spec with each range's ends and each choice (one dimension at a time, the others as
+    written) must pass parse's and resolve's checks like any spec.
     """
     if spec.search is None:
         return []
     found, problems_ = targets(spec, document)
     problems_ += _objective_problems(spec, document)
-    if problems_:
+    if problems_ or not probe:
         return problems_
     for path, dimension in spec.search.space.items():
         for value in probes(dimension):
