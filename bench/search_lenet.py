@@ -111,6 +111,11 @@ def main() -> None:
               f"validation accuracy: {verdict} hand-written LeNet's {hand['val_accuracy']:.4f} "
               f"(360 validation images: one image is 0.0028).", ""]
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    for plot in ("history", "importance"):
+        if (folder / f"{plot}.png").exists():
+            shutil.copyfile(folder / f"{plot}.png", args.output.with_name(f"{args.output.stem}_{plot}.png"))
+            lines.append(f"![{plot}]({args.output.stem}_{plot}.png)")
+    lines.append("")
     args.output.write_text("\n".join(lines))
     print("\n".join(lines))
     if args.keep:

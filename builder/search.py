@@ -174,8 +174,10 @@ def make_sampler(name: str, spec: Spec, seed: int | None, trials: int) -> optuna
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    """Median (after 3 trials, from a quarter of the epochs on), Hyperband (1 epoch to all), or none."""
     makers = {
-        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=min(2, epochs - 1)),
+        # the first quarter of the epochs is too noisy to judge a trial by
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4)),
         "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs),
                                                             reduction_factor=3),
         "none": lambda: optuna.pruners.NopPruner(),
