@@ -111,6 +111,7 @@ def main() -> None:
               f"validation accuracy: {verdict} hand-written LeNet's {hand['val_accuracy']:.4f} "
               f"(360 validation images: one image is 0.0028).", ""]
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    lines += [f"Parameter importances below are fANOVA over the {len(complete)} complete trials only: rough.", ""]
     for plot in ("history", "importance"):
         if (folder / f"{plot}.png").exists():
             shutil.copyfile(folder / f"{plot}.png", args.output.with_name(f"{args.output.stem}_{plot}.png"))

@@ -354,7 +354,8 @@ def _optimize(folder: SearchFolder, options: SearchOptions, name: str, worker: i
     objective = _Objective(folder, spec, document, options, Path(info["spec_dir"]))
     deadline = time.monotonic() + options.timeout if options.timeout else None
     grid_size = math.prod(len(v) for v in grid(spec.search.space).values()) if options.sampler == "grid" else None
-    while _counted(study) < options.trials:
+    running = (optuna.trial.TrialState.RUNNING,)
+    while _counted(study) + len(study.get_trials(deepcopy=False, states=running)) < options.trials:  # other workers
         if grid_size is not None and len([t for t in study.trials if not t.user_attrs.get("interrupted")]) >= grid_size:
             break
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -602,6 +603,9 @@ def _report(folder: SearchFolder, spec: Spec, study: optuna.Study, front: list, 
         lines += ["No trial has completed yet.", ""]
     lines += ["## Parameter importances", ""]
     if isinstance(importances, dict):
+        count = len(_finished(study))
+        lines += [f"fANOVA over the {count} complete trials (the share of the first objective's variance each "
+                  "dimension explains; rough with few trials).", ""]
         lines += ["| path | importance |", "|---|---|"] + [f"| `{p}` | {v:.3f} |" for p, v in importances.items()]
         lines += ["", "![importances](importance.png)"]
     else:
