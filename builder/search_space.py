@@ -181,10 +181,9 @@ def _train_target(data: dict, rest: list[str]) -> Target:
         if isinstance(raw, str) and name in ("optimizer", "generator", "discriminator", "critic"):
             raw = {"type": raw}   # `optimizer: adam` is `{type: adam}`
         candidates = _model_classes(fields[name].annotation) if name in fields else []
-        if len(candidates) > 1 and isinstance(raw, dict):   # train.data: the branch of its `source`
-            candidates = [c for c in candidates if raw.get("source") in get_args(c.model_fields.get("source").annotation)] \
-                if all("source" in c.model_fields for c in candidates) else [c for c in candidates
-                                                                             if c is not type(None)][:1]
+        if len(candidates) > 1 and isinstance(raw, dict) and all("source" in c.model_fields for c in candidates):
+            # train.data: the branch of the spec's `source`
+            candidates = [c for c in candidates if raw.get("source") in get_args(c.model_fields["source"].annotation)]
         if len(candidates) != 1:
             raise PathError(f"{'.'.join(at)} has no settings inside it to search over")
         model = candidates[0]
