@@ -59,6 +59,7 @@ class TrainOptions:
     distribute: str | None = None        # overrides train.distribute
     cluster: object = None               # builder.cluster.Cluster of a multi_worker run (else read from the
                                          # environment when the run needs it)
+    callbacks: list = field(default_factory=list)  # extra Keras callbacks (builder.search: per-epoch pruning)
 
 
 # --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
@@ -482,6 +483,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         guard, clock,
     ]
     callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
+    callbacks += options.callbacks
     if train.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     if train.reduce_lr_on_plateau:
