@@ -406,15 +406,18 @@ def _spec_location(graph: Graph, *path) -> Location:
         return Location(graph.file)
 
 
-def resolve_steps_per_execution(train: TrainSpec, adapter) -> int:
-    """`steps_per_execution: auto`: the backend's measured default for plain `fit` steps, 1 for other kinds.
+def resolve_steps_per_execution(train: TrainSpec, adapter, distributed: Distributed) -> int:
+    """`steps_per_execution: auto`: the backend's measured default for plain `fit` steps on one device, else 1.
 
-    Several batches per compiled call pay off on a CPU for small models (bench/RESULTS.md); kinds with
-    a step of their own (GANs, VAE, diffusion) keep 1, so their per-batch bookkeeping stays exact.
+    Several batches per compiled call pay off on a CPU for small models (bench/RESULTS.md). Kinds with
+    a step of their own (GANs, VAE, diffusion) keep 1, so their per-batch bookkeeping stays exact, and
+    so do distributed runs: Keras 3.15's multi-step loop fails under tf.distribute.MirroredStrategy
+    ("You must feed a value for placeholder tensor").
     """
     if train.steps_per_execution != "auto":
         return train.steps_per_execution
-    return adapter.STEPS_PER_EXECUTION if train.kind == "supervised" else 1
+    plain = train.kind == "supervised" and distributed.mode == "one_device"
+    return adapter.STEPS_PER_EXECUTION if plain else 1
 
 
 class _Interrupted(Exception):
@@ -438,6 +441,12 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         n = distributed.data_parallel
         raise SpecError.single(_spec_location(graph, "batch_size"), f"batch_size {batch_size} does not split "
                                f"evenly over {n} devices", f"use a multiple of {n}, e.g. {batch_size // n * n or n}")
+    if (train.steps_per_execution not in ("auto", 1) and distributed.mode == "mirrored"
+            and keras.backend.backend() == "tensorflow"):
+        raise SpecError.single(_spec_location(graph, "steps_per_execution"),
+                               f"steps_per_execution {train.steps_per_execution} fails under "
+                               "tf.distribute.MirroredStrategy in Keras 3.15 (its multi-step loop)",
+                               "use steps_per_execution: 1 (or auto) with distribute: mirrored, or --backend jax")
     if train.seed is not None:
         adapter.set_seed(train.seed)
     # the validation split and the shuffling: every process of a multi-process run draws the same
@@ -469,7 +478,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
                          for role, (spec, updates) in plan.optimizers.items()}
         else:
             optimizer = make_optimizer(train.optimizer, steps, epochs)
-        steps_per_execution = resolve_steps_per_execution(train, adapter)
+        steps_per_execution = resolve_steps_per_execution(train, adapter, distributed)
         plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                            jit_compile=train.jit_compile, steps_per_execution=steps_per_execution)
 

@@ -400,6 +400,16 @@ def test_mirrored_strategy_over_two_logical_cpus_on_tensorflow(tmp_path):
     assert facts["distribute"] == {"mode": "mirrored", "devices": 2, "processes": 1,
                                    "engine": "tf.distribute.MirroredStrategy"}
     assert np.all(np.isfinite(losses(tmp_path / "run")))
+    assert facts["steps_per_execution"] == 1   # auto: Keras' multi-step loop fails under MirroredStrategy
+
+
+def test_several_steps_per_execution_under_mirrored_is_a_located_error(tmp_path):
+    spec = write_spec(tmp_path, IRIS.replace("  seed: 3", "  seed: 3\n  steps_per_execution: 4"))
+    result = subprocess.run([sys.executable, "-c", MIRRORED_TF, "train", str(spec), "--out", str(tmp_path / "run"),
+                             "--backend", "tensorflow", "--distribute", "mirrored"],
+                            capture_output=True, text=True, timeout=TIMEOUT, env=env())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "spec.yaml:14:" in result.stderr and "steps_per_execution 4 fails under" in result.stderr
 
 
 # --- the GPU benchmark, tiny, on this CPU ----------------------------------------------------------
