@@ -626,7 +626,8 @@ def save_spec_models(models: CompiledModels, run: RunFolder) -> None:
 def load_run_models(run: RunFolder) -> dict:
     """The trained spec models by name (one-model specs: the final model under the spec's model name)."""
     if run.models.is_dir():
-        return {path.stem: keras.models.load_model(path) for path in sorted(run.models.glob("*.keras"))}
+        return {path.stem: backends.adapter().reopened(keras.models.load_model(path))
+                for path in sorted(run.models.glob("*.keras"))}
     model = load_run_model(run)
     return {model.name: model}
 
@@ -636,7 +637,7 @@ def load_run_model(run: RunFolder) -> keras.Model:
     path = run.model if run.model.exists() else run.checkpoint
     if not path.exists():
         raise SpecError.single(Location(str(run.path)), "this run has no model yet (not even a checkpoint)")
-    return keras.models.load_model(path)
+    return backends.adapter().reopened(keras.models.load_model(path))
 
 
 def run_graph(run: RunFolder) -> Graph:

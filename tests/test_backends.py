@@ -449,3 +449,16 @@ def test_gpu_bench_compares_the_same_models(tmp_path):
         graph = resolve(parse(document), document)
         ours = compile_graph(graph)[graph.main]
         assert ours.count_params() == by_hand(workload).count_params(), workload
+
+
+def test_a_run_trained_on_tensorflow_evaluates_on_pytorch(tmp_path):
+    # TensorFlow runs several batches per compiled call (steps_per_execution: auto); Keras' PyTorch
+    # trainer allows one, so a reopened model is made ready for the backend it is reopened on
+    spec = write_spec(tmp_path, IRIS)
+    trained = run_builder("train", str(spec), "--out", str(tmp_path / "run"), "--backend", "tensorflow")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert summary(tmp_path / "run")["steps_per_execution"] == 8
+    evaluated = run_builder("evaluate", str(tmp_path / "run"), "--backend", "torch")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    accuracy = float(evaluated.stdout.split("accuracy:")[1].split()[0])
+    assert accuracy == pytest.approx(summary(tmp_path / "run")["final"]["val_accuracy"], abs=1e-4)   # printed to 4 places

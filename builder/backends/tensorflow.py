@@ -22,6 +22,11 @@ def device() -> str:
         return "cpu"
 
 
+def reopened(model):
+    """A saved model made ready for this backend (it may have been compiled on another one)."""
+    return model
+
+
 def set_seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 

@@ -19,6 +19,13 @@ def device() -> str:
         return "cpu"
 
 
+def reopened(model):
+    """A saved model made ready for this backend (it may have been compiled on another one)."""
+    if getattr(model, "steps_per_execution", 1) > 1:   # Keras' torch trainer runs one at a time
+        model.steps_per_execution = 1
+    return model
+
+
 def set_seed(seed: int) -> None:
     set_seed_without_tensorflow(seed)   # also seeds torch
 
