@@ -49,6 +49,9 @@ SMALL: dict[str, tuple[dict, dict]] = {
                 {"generator": (8, 8, 1), "critic": (1,), "wgan": (1,)}),
     "unet": ({"size": 32, "filters": 4, "classes": 3}, {"unet": (32, 32, 3)}),
     "ddpm": ({"filters": 8, "time_dim": 16}, {"ddpm": (8, 8, 1)}),
+    "vit": ({"embed_dim": 16, "heads": 2, "mlp_dim": 32, "depth": 1}, {"vit": (10,)}),
+    "swin": ({"dim": 8, "head_dim": 4}, {"swin": (10,)}),
+    "mlp_mixer": ({"hidden": 8, "depth": 1, "tokens_mlp_dim": 8, "channels_mlp_dim": 16}, {"mlp_mixer": (10,)}),
 }
 
 # The CNN reference specs, tested with their own suite.
