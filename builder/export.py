@@ -123,6 +123,36 @@ def output_path(run_path: Path, fmt: str, output: str | Path | None) -> Path:
     return path
 
 
+# --- converter gaps, filled before converting ---------------------------------------------------------------
+
+def teach_tf2onnx_erfc() -> None:
+    """Let tf2onnx convert TensorFlow's `Erfc` as `1 - Erf`.
+
+    TensorFlow's exact GELU (Keras' `gelu`, as in ViT, BERT, Swin, Mixer) is
+    written with `erfc` since 2024, and tf2onnx 1.16-1.17 passes `Erfc` on to
+    ONNX, which has no such operator: the file is written but onnxruntime
+    refuses it ("No Op registered for Erfc"). Upstream: onnx/tensorflow-onnx
+    pull request #2463. Registering a handler is idempotent.
+    """
+    import numpy as np
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    @tf_op("Erfc")
+    class Erfc:
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            node.type = "Erf"
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+            complement = ctx.insert_new_node_on_output("Sub", node.output[0], name=utils.make_name(node.name),
+                                                       inputs=[one.output[0], node.output[0]])
+            ctx.copy_shape(node.output[0], complement.output[0])
+
+
+PREPARE = {("onnx", "tensorflow"): teach_tf2onnx_erfc}   # (format, backend) -> what to do before converting
+
+
 def _call_once(model) -> None:
     """Run the model on one zero sample: Keras' ONNX export needs a model that has been called."""
     import numpy as np
@@ -155,6 +185,7 @@ def export_model(model, fmt: str, path: Path) -> Path:
         return path
     _call_once(model)
     try:
+        PREPARE.get((fmt, keras.backend.backend()), lambda: None)()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)   # Keras' tf2onnx shim probes np.object
             model.export(str(path), format=spec.keras_format, verbose=False)
