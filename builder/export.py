@@ -6,10 +6,12 @@ Every format but `keras` goes through Keras' own `model.export`, so what
 converts is what Keras supports (TensorFlow SavedModel, ONNX through
 `tf2onnx` on TensorFlow, `jax2onnx` on JAX and `torch.onnx` on PyTorch,
 LiteRT through TensorFlow's converter, OpenVINO IR); `keras` writes a plain
-`.keras` file. The exported artifact computes the model's forward pass in
-inference mode on inputs as the model takes them (for images from
-`train.data`, pixels scaled as in training: `builder predict` does that
-scaling, an exported model does not).
+`.keras` file. On PyTorch, Keras 3.15's ONNX route fails on
+LayerNormalization, so transformers export from TensorFlow
+(tests/test_export.py checks both routes). The exported artifact computes
+the model's forward pass in inference mode on inputs as the model takes
+them (for images from `train.data`, pixels scaled as in training:
+`builder predict` does that scaling, an exported model does not).
 
 The converters are optional packages. Which one a format needs on the
 running backend is looked up in `FORMATS` before anything is converted, so a
@@ -128,11 +130,11 @@ def output_path(run_path: Path, fmt: str, output: str | Path | None) -> Path:
 def teach_tf2onnx_erfc() -> None:
     """Let tf2onnx convert TensorFlow's `Erfc` as `1 - Erf`.
 
-    TensorFlow's exact GELU (Keras' `gelu`, as in ViT, BERT, Swin, Mixer) is
-    written with `erfc` since 2024, and tf2onnx 1.16-1.17 passes `Erfc` on to
-    ONNX, which has no such operator: the file is written but onnxruntime
+    Recent TensorFlow writes the exact GELU (Keras' `gelu`, as in ViT, BERT,
+    Swin, Mixer) with `erfc`, and tf2onnx (1.17, the latest) passes `Erfc` on
+    to ONNX, which has no such operator: the file is written but onnxruntime
     refuses it ("No Op registered for Erfc"). Upstream: onnx/tensorflow-onnx
-    pull request #2463. Registering a handler is idempotent.
+    pull request #2463, open. Registering the handler again replaces it.
     """
     import numpy as np
     from tf2onnx import utils
@@ -187,7 +189,8 @@ def export_model(model, fmt: str, path: Path) -> Path:
     try:
         PREPARE.get((fmt, keras.backend.backend()), lambda: None)()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)   # Keras' tf2onnx shim probes np.object
+            # converters are noisy (Keras' tf2onnx shim probing np.object, torch's tracer); a failure still raises
+            warnings.simplefilter("ignore")
             model.export(str(path), format=spec.keras_format, verbose=False)
     except ImportError as exc:   # a converter's own dependency, deeper than `modules` looks
         raise ExportError(f"{fmt} export needs a package that is not installed ({exc}); install it with: "

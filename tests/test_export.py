@@ -153,6 +153,50 @@ def test_vision_transformers_export_to_onnx(spec, overrides, tmp_path):
     np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
 
 
+TINY_CNN = """
+name: tiny_cnn
+inputs: {image: {shape: [8, 8, 1]}}
+layers:
+  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}
+  - {type: BatchNormalization}
+  - {type: MaxPooling2D}
+  - {type: Flatten}
+  - {id: probabilities, type: Dense, units: 10, activation: softmax}
+"""
+
+ON_TORCH = textwrap.dedent("""
+    import os, sys
+    os.environ["KERAS_BACKEND"] = "torch"
+    from pathlib import Path
+    import numpy as np, keras, onnxruntime
+    from builder.cli import load_graph
+    from builder.compile import compile_graph
+    from builder.export import export_model
+    model = compile_graph(load_graph(sys.argv[1], {}))["tiny_cnn"]
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    path = export_model(model, "onnx", Path(sys.argv[2]))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    print("max difference", float(np.abs(got - expected).max()))
+""")
+
+
+def test_onnx_export_on_the_torch_backend(tmp_path):
+    """The PyTorch route (torch.onnx through Keras), in a process whose Keras runs on torch. A CNN only: with Keras
+    3.15 and torch 2.13, torch.onnx fails on LayerNormalization (so on every transformer); TensorFlow is the route."""
+    for module in ("torch", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module)
+    spec = tmp_path / "tiny_cnn.yaml"
+    spec.write_text(textwrap.dedent(TINY_CNN).lstrip())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", ON_TORCH, str(spec), str(tmp_path / "cnn.onnx")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    difference = float(proc.stdout.split("max difference")[1])
+    assert difference < TOLERANCE
+
+
 # --- errors: one line, exit 1, no traceback ---------------------------------------------------------------
 
 BLOCKED = textwrap.dedent("""
