@@ -59,6 +59,7 @@ class TrainOptions:
     distribute: str | None = None        # overrides train.distribute
     cluster: object = None               # builder.cluster.Cluster of a multi_worker run (else read from the
                                          # environment when the run needs it)
+    callbacks: list = field(default_factory=list)  # extra Keras callbacks (builder.search: per-epoch pruning)
 
 
 # --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
@@ -192,8 +193,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
 class HistoryLog(keras.callbacks.Callback):
     """history.csv: one row per finished epoch, always consistent with the backup a resume starts from.
 
-    A kill can land between the backup of an epoch and its row. So on the first epoch of every `fit`
-    the rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
+    The row of an epoch is written before its backup (the callback comes first), so a kill between
+    the two leaves the history one row ahead, never behind; on the first epoch of every `fit` the
+    rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
     """
 
     def __init__(self, path: Path):
@@ -404,6 +406,17 @@ def _spec_location(graph: Graph, *path) -> Location:
         return Location(graph.file)
 
 
+def resolve_steps_per_execution(train: TrainSpec, adapter) -> int:
+    """`steps_per_execution: auto`: the backend's measured default for plain `fit` steps, 1 for other kinds.
+
+    Several batches per compiled call pay off on a CPU for small models (bench/RESULTS.md); kinds with
+    a step of their own (GANs, VAE, diffusion) keep 1, so their per-batch bookkeeping stays exact.
+    """
+    if train.steps_per_execution != "auto":
+        return train.steps_per_execution
+    return adapter.STEPS_PER_EXECUTION if train.kind == "supervised" else 1
+
+
 class _Interrupted(Exception):
     pass
 
@@ -456,19 +469,21 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
                          for role, (spec, updates) in plan.optimizers.items()}
         else:
             optimizer = make_optimizer(train.optimizer, steps, epochs)
+        steps_per_execution = resolve_steps_per_execution(train, adapter)
         plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                           jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
+                           jit_compile=train.jit_compile, steps_per_execution=steps_per_execution)
 
     if options.diagram:
         _write_diagram(graph, models, run)
     guard, clock = StopOnNonFinite(), Throughput(sample_count(plan.x))
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),
+        HistoryLog(run.history),   # before the backup: a kill between the two leaves a row that resume drops,
+        keras.callbacks.BackupAndRestore(str(run.backup), double_checkpoint=True),   # never a missing row
         EpochCheckpoint(run.checkpoint),
-        HistoryLog(run.history),
         guard, clock,
     ]
     callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
+    callbacks += options.callbacks
     if train.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     if train.reduce_lr_on_plateau:
@@ -505,6 +520,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
         "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
         "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
+        "steps_per_execution": steps_per_execution,
         "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
     }

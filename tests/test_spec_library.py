@@ -22,6 +22,7 @@ L = 5  # the length given to variable-length (null) input axes
 SMALL: dict[str, tuple[dict, dict]] = {
     "mlp": ({"units": 8}, {"mlp": (10,)}),
     "lenet": ({"c1": 2, "c3": 4, "c5": 8, "f6": 8}, {"lenet": (10,)}),
+    "lenet_search": ({"c1": 2, "c3": 4, "c5": 8, "f6": 8}, {"lenet_search": (10,)}),
     "simple_rnn": ({"units": 8}, {"simple_rnn": (10,)}),
     "lstm": ({"units": 8}, {"lstm": (10,)}),
     "gru": ({"units": 8}, {"gru": (10,)}),

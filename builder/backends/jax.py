@@ -23,6 +23,10 @@ from builder.backends import Distributed, SetupError, set_seed_without_tensorflo
 from builder.backends.batches import ArrayBatches
 
 
+# `train.steps_per_execution: auto` for plain fit steps (as on TensorFlow: fewer dispatches from Python per batch)
+STEPS_PER_EXECUTION = 8
+
+
 def device() -> str:
     try:
         first = jax.devices()[0]

@@ -10,6 +10,10 @@ import tensorflow as tf
 from builder.backends import Distributed, SetupError
 
 
+# `train.steps_per_execution: auto` for plain fit steps (measured on LeNet/ResNet/transformer on 2 CPU cores, bench/RESULTS.md)
+STEPS_PER_EXECUTION = 8
+
+
 def device() -> str:
     try:
         gpus = tf.config.list_physical_devices("GPU")

@@ -8,6 +8,10 @@ from builder.backends import Distributed, SetupError, set_seed_without_tensorflo
 from builder.backends.batches import ArrayBatches
 
 
+# `train.steps_per_execution: auto` for plain fit steps (Keras' PyTorch trainer runs one batch per call)
+STEPS_PER_EXECUTION = 1
+
+
 def device() -> str:
     try:
         return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
