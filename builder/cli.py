@@ -512,7 +512,8 @@ EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # buil
               help="keras (.keras), saved_model (TensorFlow SavedModel folder), onnx (.onnx), litert (.tflite), "
                    "openvino (.xml + .bin).")
 @click.option("-o", "--output", type=click.Path(), default=None,
-              help="Where to write it (default: RUN/export/model.<format>, RUN/export/saved_model/).")
+              help="Where to write it (default, under RUN/export/: model.keras, saved_model/, model.onnx, "
+                   "model.tflite, openvino/model.xml).")
 @click.option("--model", "model_name", default=None,
               help="Which model of a several-model run (default: the one that trained).")
 @backend_option

@@ -219,6 +219,12 @@ def test_missing_converter_names_the_extra_to_install(trained, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_the_command_line_offers_exactly_the_formats_export_knows():
+    from builder.cli import EXPORT_FORMATS
+
+    assert EXPORT_FORMATS == tuple(exporting.FORMATS)
+
+
 def test_a_backend_that_cannot_write_the_format_is_named():
     with pytest.raises(exporting.ExportError, match="litert export does not run on the jax backend; "
                                                     "use --backend tensorflow or --backend torch"):
