@@ -503,6 +503,37 @@ def predict(run: str, inputs: str, output: str) -> None:
     click.echo(f"wrote {written} predictions to {output}")
 
 
+EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # builder.export.FORMATS, without importing it
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
+              help="keras (.keras), saved_model (TensorFlow SavedModel folder), onnx (.onnx), litert (.tflite), "
+                   "openvino (.xml + .bin).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Where to write it (default, under RUN/export/: model.keras, saved_model/, model.onnx, "
+                   "model.tflite, openvino/model.xml).")
+@click.option("--model", "model_name", default=None,
+              help="Which model of a several-model run (default: the one that trained).")
+@backend_option
+def export(run: str, fmt: str, output: str | None, model_name: str | None) -> None:
+    """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
+    from builder import export as exporting
+
+    try:
+        backend = import_keras().backend.backend()
+        exporting.check_converter(fmt, backend)   # a missing converter is said before the slow part
+        exported = exporting.export_run(run, fmt, output, model_name)
+    except SpecError as error:
+        fail(error)
+    except exporting.ExportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {exported.path} ({fmt})")
+    click.echo(f"  inputs: {'; '.join(exported.inputs)}")
+    click.echo(f"  run it with: {exported.reopen}")
+
+
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("-n", "count", type=click.IntRange(min=1, max=10_000), default=16, show_default=True,
