@@ -37,8 +37,13 @@ test: setup
 	$(PY) -m pytest -q -n 2 --backend jax
 	$(PY) -m pytest -q -n 2 --backend torch
 
+# Speed against hand-written Keras (about 30 minutes on 2 cores), then bench/RESULTS.md from every results file.
 bench: setup
+	$(PY) bench/cli_speed.py
 	$(PY) bench/validate_speed.py
+	$(PY) bench/build_speed.py
+	$(PY) bench/train_speed.py
+	$(PY) bench/collect.py
 
 # builder against hand-written Keras on the JAX backend's GPU, float32 and mixed bfloat16 (a GPU machine).
 bench-gpu: setup
@@ -47,6 +52,7 @@ bench-gpu: setup
 # Measured quality of the generative kinds on embedded data (minutes; figures in the README).
 quality: setup
 	@for script in bench/quality/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) bench/collect.py
 
 schema: setup
 	$(BUILDER) schema

@@ -26,4 +26,6 @@ def machine_line() -> str:
         except meta.PackageNotFoundError:
             pass
     return (f"Machine: {os.cpu_count()} CPU cores ({cpu_model()}), Python {platform.python_version()}, "
-            f"{', '.join(versions)}, backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}.")
+            f"{', '.join(versions)}, backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}; "
+            f"load average {os.getloadavg()[0]:.2f} when written (a shared machine's load slows every row alike "
+            f"where the rows run round-robin).")

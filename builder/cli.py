@@ -240,10 +240,12 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
               help="Draw the repeats of a block once, marked xN. Default: on above 150 nodes.")
 @click.option("--depth", type=click.IntRange(min=0), default=None,
               help="Expand nested blocks this many levels; deeper ones become single boxes.")
+@click.option("--search", "show_search", is_flag=True,
+              help="Mark the nodes the spec's search section changes, with their ranges.")
 @set_option
 @backend_option
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
-                   depth: int | None, overrides: tuple[str, ...]) -> None:
+                   depth: int | None, show_search: bool, overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
     from builder import render as drawing
 
@@ -273,6 +275,13 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
                     fail(error)
                 report(error.problems)   # still draw: the picture helps find the mistake
                 click.echo("note: drawing without shapes, the model does not build", err=True)
+    if show_search:
+        from builder import search_space
+        from builder.load import load
+
+        if graph.spec.search is None:
+            raise click.ClickException(f"{spec} has no `search:` section to draw")
+        facts["search"] = search_space.annotations(graph, load(spec))
     try:
         text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
         drawing.write(text, output)
@@ -385,6 +394,62 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
     click.echo(f"run folder: {run.path}")
 
 
+@main.command("search")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, exists=True))
+@click.option("--trials", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Finished trials the study should have (on --resume: in all, the earlier ones counted).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop starting trials after this many seconds (the trial under way finishes).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes sharing the study.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True,
+              help="Stops bad trials early on the objective's per-epoch validation metric.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Continue an interrupted search folder (its own sampler, pruner and budget).")
+@click.option("--storage", metavar="URL", default=None,
+              help="An Optuna storage URL (e.g. postgresql://...) shared by several machines; default: "
+                   "study.db (SQLite) in the search folder.")
+@click.option("--max-params", type=click.IntRange(min=1), default=None,
+              help="Trials whose model has more parameters are pruned before training (default 250,000,000).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Each trial's epochs (else train.epochs).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the sampler.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="The search folder (default: search/<name>-<time>).")
+@set_option
+@backend_option
+def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, storage, max_params, epochs, seed,
+                   out, overrides) -> None:
+    """Search a spec's `search:` space with Optuna: each trial a run folder, the best as best.yaml."""
+    if (spec is None) == (resume_dir is None):
+        raise click.UsageError("give a SPEC to search, or --resume DIR")
+    try:
+        import_keras()
+        try:
+            from builder import search as searching
+        except ImportError as exc:
+            raise click.ClickException(f"builder search needs Optuna ({exc}): pip install 'builder[search]'") from None
+        from builder.compile import DEFAULT_MAX_PARAMS
+
+        options = searching.SearchOptions(
+            trials=trials, timeout=timeout, jobs=jobs, sampler=sampler, pruner=pruner, storage=storage,
+            max_params=max_params or DEFAULT_MAX_PARAMS, out=Path(out) if out else None,
+            overrides=parse_overrides(overrides), epochs=epochs, seed=seed,
+            resume=Path(resume_dir) if resume_dir else None)
+        folder = searching.search(spec, options)
+    except SpecError as error:
+        fail(error)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted; the finished trials are saved. Resume with: builder search --resume "
+                   "<the search folder>", err=True)
+        sys.exit(130)
+    click.echo(f"search folder: {folder.path}")
+    if folder.best.exists():
+        click.echo(f"best spec: {folder.best}  (builder train {folder.best})")
+    else:
+        click.echo("no trial completed, so there is no best.yaml", err=True)
+
+
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--data", "data_path", type=click.Path(exists=True), default=None,
@@ -440,6 +505,37 @@ def predict(run: str, inputs: str, output: str) -> None:
     except SpecError as error:
         fail(error)
     click.echo(f"wrote {written} predictions to {output}")
+
+
+EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # builder.export.FORMATS, without importing it
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
+              help="keras (.keras), saved_model (TensorFlow SavedModel folder), onnx (.onnx), litert (.tflite), "
+                   "openvino (.xml + .bin).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Where to write it (default, under RUN/export/: model.keras, saved_model/, model.onnx, "
+                   "model.tflite, openvino/model.xml).")
+@click.option("--model", "model_name", default=None,
+              help="Which model of a several-model run (default: the one that trained).")
+@backend_option
+def export(run: str, fmt: str, output: str | None, model_name: str | None) -> None:
+    """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
+    from builder import export as exporting
+
+    try:
+        backend = import_keras().backend.backend()
+        exporting.check_converter(fmt, backend)   # a missing converter is said before the slow part
+        exported = exporting.export_run(run, fmt, output, model_name)
+    except SpecError as error:
+        fail(error)
+    except exporting.ExportError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {exported.path} ({fmt})")
+    click.echo(f"  inputs: {'; '.join(exported.inputs)}")
+    click.echo(f"  run it with: {exported.reopen}")
 
 
 @main.command()

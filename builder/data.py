@@ -22,21 +22,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from builder.errors import Location, SpecError, show
+from builder.registry import Registry
 
-SOURCES: dict[str, Callable] = {}
-
-
-def source(name: str):
-    """Register a data source function under its `source:` name."""
-    def register(fn):
-        SOURCES[name] = fn
-        return fn
-    return register
+SOURCES = Registry("data source")
+source = SOURCES.register   # @source("csv") registers a loader under its `source:` name
 
 
 @dataclass

@@ -12,22 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from builder.errors import Location, SpecError
+from builder.registry import Registry
 from builder.runs import RunFolder
 
-SAMPLERS: dict[str, Callable] = {}
-
-
-def sampler(kind: str):
-    """Register the sampler of a training kind."""
-    def register(fn):
-        SAMPLERS[kind] = fn
-        return fn
-    return register
+SAMPLERS = Registry("sampler")
+sampler = SAMPLERS.register   # @sampler("vae") registers the sampler of a training kind
 
 
 @dataclass

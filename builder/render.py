@@ -211,8 +211,10 @@ class _Box:
 class _Drawing:
     """The DOT text of one graph; one instance per `render` call."""
 
-    def __init__(self, graph: Graph, shapes: dict, params: dict, rankdir: str, collapse: bool, depth):
+    def __init__(self, graph: Graph, shapes: dict, params: dict, rankdir: str, collapse: bool, depth,
+                 search: tuple[dict, list] | None = None):
         self.graph, self.shapes, self.params = graph, shapes, params
+        self.search_notes, self.search_lines = search or ({}, [])
         self.rankdir, self.collapse, self.depth = rankdir, collapse, depth
         self.families: dict[str, None] = {}     # families drawn (a dict: no hash order anywhere)
         self.clusters = 0
@@ -239,7 +241,14 @@ class _Drawing:
                 lines += ["  " + line for line in body] + ["  }"]
             else:
                 lines += body
-        return "\n".join(lines + calls + self.legend() + ["}"]) + "\n"
+        return "\n".join(lines + calls + self.search_box() + self.legend() + ["}"]) + "\n"
+
+    def search_box(self) -> list[str]:
+        """A note listing the search dimensions that belong to no node (train settings)."""
+        if not self.search_lines:
+            return []
+        return [f'  "search" [label={_label(["search space", *self.search_lines])}, shape=note, style=filled, '
+                f'fillcolor="#FFF8E1", color="#C62828", fontsize=9];']
 
     def total(self, model: ModelGraph) -> int:
         counts = self.params.get(model.name, {})
@@ -415,8 +424,10 @@ class _Drawing:
             lines = [local, f"model: {node.type}", _count(inner) if inner else ""]
             return f'{name} [label={_label(lines)}, {self.style("model")}, style="rounded,filled,bold"];'
         count = self.params.get(self.current.name, {}).get(node.id)
-        lines = [f"{local} : {node.type}", *_arguments(node), _count(count) if count else ""]
-        return f"{name} [label={_label(lines)}, {self.style(node.family)}];"
+        searched = self.search_notes.get((self.current.name, node.id), [])
+        lines = [f"{local} : {node.type}", *searched, *_arguments(node), _count(count) if count else ""]
+        mark = ', penwidth=2.2, color="#C62828"' if searched else ""
+        return f"{name} [label={_label(lines)}, {self.style(node.family)}{mark}];"
 
     def box_statement(self, box: _Box) -> str:
         scope = box.scope
@@ -449,7 +460,7 @@ class _Drawing:
 # --- entry points -----------------------------------------------------------------------------------
 
 def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = None, rankdir: str = "TB",
-           collapse: bool | None = None, depth: int | None = None) -> str:
+           collapse: bool | None = None, depth: int | None = None, search: tuple[dict, list] | None = None) -> str:
     """Draw a resolved graph as DOT text.
 
     shapes: `{model: {node_id: shape}}`, a shape being a Keras output shape with
@@ -459,6 +470,8 @@ def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = No
     collapse: draw the repeats of a block use once, marked xN; None: only for
         graphs of more than AUTO_COLLAPSE_NODES nodes.
     depth: draw block instances nested deeper than this as single boxes.
+    search: `builder.search_space.annotations(...)`: lines added to the nodes a search changes (drawn with
+        a red border), and a note listing the dimensions of no node.
     """
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"rankdir is TB or LR. Received: rankdir={rankdir!r}")
@@ -466,7 +479,7 @@ def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = No
         raise ValueError(f"depth is a whole number from 0. Received: depth={depth!r}")
     if collapse is None:
         collapse = graph.node_count() > AUTO_COLLAPSE_NODES
-    return _Drawing(graph, shapes or {}, params or {}, rankdir, collapse, depth).dot()
+    return _Drawing(graph, shapes or {}, params or {}, rankdir, collapse, depth, search).dot()
 
 
 def output_format(path: str | Path) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from builder import search_space
 from builder.catalog import catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
 from builder.load import Document
@@ -823,6 +824,8 @@ def _resolve(spec: Spec, document: Document, overrides: dict | None) -> Graph:
         problems.append(Problem(document.locate(("train", "model")), f"unknown model {show(spec.train.model)}",
                                 did_you_mean(spec.train.model, sorted(specs))))
     errors = [p for p in problems if p.severity == "error"]
+    if spec.search is not None:   # its values are tried only in a spec that is valid as written
+        errors += search_space.problems(spec, document, overrides, probe=not errors)
     if errors:
         unique = {(p.location, p.message): p for p in errors}
         raise SpecError(sorted(unique.values(), key=lambda p: (p.location.line, p.location.column)))

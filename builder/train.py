@@ -62,6 +62,7 @@ class TrainOptions:
     distribute: str | None = None        # overrides train.distribute
     cluster: object = None               # builder.cluster.Cluster of a multi_worker run (else read from the
                                          # environment when the run needs it)
+    callbacks: list = field(default_factory=list)  # extra Keras callbacks (builder.search: per-epoch pruning)
 
 
 # --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
@@ -178,25 +179,42 @@ def losses_finite(logs) -> bool:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the whole model after every epoch whose loss is finite, atomically."""
+    """The whole model, saved atomically after an epoch whose loss is finite: at most every `interval` s.
 
-    def __init__(self, path: Path):
+    A save costs tens of milliseconds, as much as a whole epoch of a small model, so fast epochs are
+    not saved one by one; the last good epoch is saved when training ends. Resume does not need this
+    file (it uses the backup taken every epoch); `evaluate` and `predict` on an unfinished run do.
+    """
+
+    def __init__(self, path: Path, interval: float = 30.0):
         super().__init__()
         self.path = Path(path)
+        self.interval = interval
+        self.saved_at = -math.inf
+        self.pending = False     # an epoch with finite losses not saved yet
 
     def on_epoch_end(self, epoch, logs=None):
-        if not losses_finite(logs):
-            return
+        self.pending = losses_finite(logs)
+        if self.pending and time.monotonic() - self.saved_at >= self.interval:
+            self._save()
+
+    def on_train_end(self, logs=None):
+        if self.pending:
+            self._save()
+
+    def _save(self):
         tmp = self.path.with_name("partial-" + self.path.name)
         self.model.save(tmp)
         os.replace(tmp, self.path)
+        self.saved_at, self.pending = time.monotonic(), False
 
 
 class HistoryLog(keras.callbacks.Callback):
     """history.csv: one row per finished epoch, always consistent with the backup a resume starts from.
 
-    A kill can land between the backup of an epoch and its row. So on the first epoch of every `fit`
-    the rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
+    The row of an epoch is written before its backup (the callback comes first), so a kill between
+    the two leaves the history one row ahead, never behind; on the first epoch of every `fit` the
+    rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
     """
 
     def __init__(self, path: Path):
@@ -409,6 +427,20 @@ def _spec_location(graph: Graph, *path) -> Location:
         return Location(graph.file)
 
 
+def resolve_steps_per_execution(train: TrainSpec, adapter, distributed: Distributed) -> int:
+    """`steps_per_execution: auto`: the backend's measured default for plain `fit` steps on one device, else 1.
+
+    Several batches per compiled call pay off on a CPU for small models (bench/RESULTS.md). Kinds with
+    a step of their own (GANs, VAE, diffusion) keep 1, so their per-batch bookkeeping stays exact, and
+    so do distributed runs: Keras 3.15's multi-step loop fails under tf.distribute.MirroredStrategy
+    ("You must feed a value for placeholder tensor").
+    """
+    if train.steps_per_execution != "auto":
+        return train.steps_per_execution
+    plain = train.kind == "supervised" and distributed.mode == "one_device"
+    return adapter.STEPS_PER_EXECUTION if plain else 1
+
+
 class _Interrupted(Exception):
     pass
 
@@ -436,6 +468,12 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         n = distributed.data_parallel
         raise SpecError.single(_spec_location(graph, "batch_size"), f"batch_size {batch_size} does not split "
                                f"evenly over {n} devices", f"use a multiple of {n}, e.g. {batch_size // n * n or n}")
+    if (train.steps_per_execution not in ("auto", 1) and distributed.mode == "mirrored"
+            and keras.backend.backend() == "tensorflow"):
+        raise SpecError.single(_spec_location(graph, "steps_per_execution"),
+                               f"steps_per_execution {train.steps_per_execution} fails under "
+                               "tf.distribute.MirroredStrategy in Keras 3.15 (its multi-step loop)",
+                               "use steps_per_execution: 1 (or auto) with distribute: mirrored, or --backend jax")
     if train.seed is not None:
         adapter.set_seed(train.seed)
     # the validation split and the shuffling: every process of a multi-process run draws the same
@@ -461,6 +499,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         if not plan.checked:
             check_data_shapes(graph, plan.model, plan.x)
         steps = max(1, math.ceil(sample_count(plan.x) / batch_size))
+        steps_per_execution = resolve_steps_per_execution(train, adapter, distributed)
         init_report = None
         if init_source is not None:
             from builder.transfer import load_initial_weights
@@ -478,8 +517,9 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     if options.diagram:
         _write_diagram(graph, models, run)
     guard, clock, log = StopOnNonFinite(), Throughput(sample_count(plan.x)), HistoryLog(run.history)
-    callbacks = [EpochCheckpoint(run.checkpoint), log, guard, clock]
+    callbacks = [EpochCheckpoint(run.checkpoint), guard, clock]   # after [log, the phase's backup], see below
     callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
+    callbacks += options.callbacks
     if train.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     if train.reduce_lr_on_plateau:
@@ -503,7 +543,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
                 rate = phase.learning_rate if isinstance(phase.learning_rate, float) else None
                 freezing.append({"phase": phase.number, "epochs": [phase.start, phase.end], "learning_rate": rate}
                                 | apply_freeze(graph, models[graph.main], phase.frozen))
-                _compile(plan, train, phase, steps)
+                _compile(plan, train, phase, steps, steps_per_execution)
             log.phase = phase.number if len(phases) > 1 else None
             plan.model._initial_epoch = None   # BackupAndRestore sets it, and Keras never clears it
             # keep the backup between phases (a resume picks the phase up); the last phase deletes it
@@ -512,8 +552,10 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             with distributed.scope(), warnings.catch_warnings():
                 if first is not None:   # the backup of the phase before holds that phase's optimizer: not loaded
                     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                # the history row before the backup: a kill between the two leaves a row that resume drops,
+                # never a missing row
                 plan.model.fit(**arguments, initial_epoch=phase.start, epochs=phase.end,
-                               callbacks=[backup] + callbacks, verbose=verbose)
+                               callbacks=[log, backup] + callbacks, verbose=verbose)
             first = first or phase
             if guard.where is not None:
                 break
@@ -539,6 +581,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
         "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
         "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
+        "steps_per_execution": steps_per_execution,
         "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
     }
@@ -596,7 +639,7 @@ def plan_phases(graph: Graph, train: TrainSpec, options: TrainOptions) -> list[P
     return out
 
 
-def _compile(plan, train: TrainSpec, phase: Phase, steps: int) -> None:
+def _compile(plan, train: TrainSpec, phase: Phase, steps: int, steps_per_execution: int) -> None:
     """Compile (again, for every phase: Keras reads `trainable` when it compiles) with fresh optimizers."""
     epochs = phase.end - phase.start
     loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
@@ -606,7 +649,7 @@ def _compile(plan, train: TrainSpec, phase: Phase, steps: int) -> None:
     else:
         optimizer = make_optimizer(_with_rate(train.optimizer, phase.learning_rate), steps, epochs)
     plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                       jit_compile=train.jit_compile, steps_per_execution=train.steps_per_execution)
+                       jit_compile=train.jit_compile, steps_per_execution=steps_per_execution)
 
 
 def _with_rate(spec: OptimizerSpec | str, rate) -> OptimizerSpec | str:
@@ -712,7 +755,8 @@ def save_spec_models(models: CompiledModels, run: RunFolder) -> None:
 def load_run_models(run: RunFolder) -> dict:
     """The trained spec models by name (one-model specs: the final model under the spec's model name)."""
     if run.models.is_dir():
-        return {path.stem: keras.models.load_model(path) for path in sorted(run.models.glob("*.keras"))}
+        return {path.stem: backends.adapter().reopened(keras.models.load_model(path))
+                for path in sorted(run.models.glob("*.keras"))}
     model = load_run_model(run)
     return {model.name: model}
 
@@ -722,7 +766,7 @@ def load_run_model(run: RunFolder) -> keras.Model:
     path = run.model if run.model.exists() else run.checkpoint
     if not path.exists():
         raise SpecError.single(Location(str(run.path)), "this run has no model yet (not even a checkpoint)")
-    return keras.models.load_model(path)
+    return backends.adapter().reopened(keras.models.load_model(path))
 
 
 def run_graph(run: RunFolder) -> Graph:

@@ -400,6 +400,16 @@ def test_mirrored_strategy_over_two_logical_cpus_on_tensorflow(tmp_path):
     assert facts["distribute"] == {"mode": "mirrored", "devices": 2, "processes": 1,
                                    "engine": "tf.distribute.MirroredStrategy"}
     assert np.all(np.isfinite(losses(tmp_path / "run")))
+    assert facts["steps_per_execution"] == 1   # auto: Keras' multi-step loop fails under MirroredStrategy
+
+
+def test_several_steps_per_execution_under_mirrored_is_a_located_error(tmp_path):
+    spec = write_spec(tmp_path, IRIS.replace("  seed: 3", "  seed: 3\n  steps_per_execution: 4"))
+    result = subprocess.run([sys.executable, "-c", MIRRORED_TF, "train", str(spec), "--out", str(tmp_path / "run"),
+                             "--backend", "tensorflow", "--distribute", "mirrored"],
+                            capture_output=True, text=True, timeout=TIMEOUT, env=env())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "spec.yaml:14:" in result.stderr and "steps_per_execution 4 fails under" in result.stderr
 
 
 # --- the GPU benchmark, tiny, on this CPU ----------------------------------------------------------
@@ -439,3 +449,16 @@ def test_gpu_bench_compares_the_same_models(tmp_path):
         graph = resolve(parse(document), document)
         ours = compile_graph(graph)[graph.main]
         assert ours.count_params() == by_hand(workload).count_params(), workload
+
+
+def test_a_run_trained_on_tensorflow_evaluates_on_pytorch(tmp_path):
+    # TensorFlow runs several batches per compiled call (steps_per_execution: auto); Keras' PyTorch
+    # trainer allows one, so a reopened model is made ready for the backend it is reopened on
+    spec = write_spec(tmp_path, IRIS)
+    trained = run_builder("train", str(spec), "--out", str(tmp_path / "run"), "--backend", "tensorflow")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert summary(tmp_path / "run")["steps_per_execution"] == 8
+    evaluated = run_builder("evaluate", str(tmp_path / "run"), "--backend", "torch")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    accuracy = float(evaluated.stdout.split("accuracy:")[1].split()[0])
+    assert accuracy == pytest.approx(summary(tmp_path / "run")["final"]["val_accuracy"], abs=1e-4)   # printed to 4 places

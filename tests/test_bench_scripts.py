@@ -49,3 +49,35 @@ def test_validate_speed_runs_at_a_tiny_size(tmp_path):
         assert len(cells) == 9
         wall, cpu, rss, pipeline = float(cells[3]), float(cells[4]), float(cells[6]), float(cells[7])
         assert 0 < pipeline < wall and cpu > 0 and rss > 0
+
+
+def test_cli_speed_runs_at_a_tiny_size(tmp_path):
+    out = tmp_path / "cli.md"
+    script = Path(__file__).resolve().parent.parent / "bench" / "cli_speed.py"
+    result = subprocess.run([sys.executable, str(script), "--sizes", "10,20", "--repeats", "1", "--output", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| `builder")]
+    # --help, validate, and render at 10 and 20 layers, collapsed by default and not
+    assert len(rows) == 6
+    for row in rows:
+        wall, cpu, rss = (float(cell) for cell in row.strip("|").split("|")[2:5])
+        assert wall > 0 and cpu > 0 and rss > 0
+
+
+def test_collect_puts_every_results_file_on_one_page(tmp_path):
+    spec = importlib.util.spec_from_file_location("collect", BENCH.parent / "collect.py")
+    collect = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect)
+    results = tmp_path / "bench" / "results"
+    quality = tmp_path / "bench" / "quality" / "results"
+    results.mkdir(parents=True)
+    quality.mkdir(parents=True)
+    (results / "train.md").write_text("# Training\n\n| a | b |\n")
+    (results / "cli.md").write_text("# Start-up\n\n## detail\n")
+    (quality / "diffusion.md").write_text("# Diffusion\n\n![samples](diffusion.png)\n")
+    files = collect.results(tmp_path)
+    assert [path.stem for path in files] == ["cli", "train", "diffusion"]
+    page = collect.page(files, tmp_path)
+    assert page.index("## Start-up") < page.index("## Training") < page.index("## Diffusion")
+    assert "### detail" in page and "![samples](quality/results/diffusion.png)" in page

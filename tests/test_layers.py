@@ -58,6 +58,10 @@ EXAMPLES: dict[str, list[Example]] = {
                 bad={"patch_size": 0, "embed_dim": -1}),
         Example({"patch_size": [3, 2], "embed_dim": 4}, {"inputs": In((7, 5, 1))}),
     ],
+    "PatchMerging": [
+        Example({}, {"inputs": In((4, 6, 3))}, bad={"units": 0, "epsilon": 0}),
+        Example({"units": 5}, {"inputs": In((2, 2, 4))}),
+    ],
     "PositionEmbedding": [Example({"sequence_length": 10}, {"inputs": In((7, 6))}, bad={"sequence_length": 0})],
     "SinusoidalPositionEncoding": [Example({}, {"inputs": In((7, 6))}, bad={"max_wavelength": 0})],
     "TimestepEmbedding": [
@@ -85,6 +89,12 @@ EXAMPLES: dict[str, list[Example]] = {
     ],
     "VAESampling": [Example({"kl_weight": 0.5, "seed": 3}, {"inputs": [In((4,)), In((4,))]},
                             bad={"kl_weight": -1})],
+    "WindowAttention": [
+        Example({"num_heads": 2, "window_size": 2, "shift_size": 1}, {"inputs": In((4, 6, 8))},
+                bad={"num_heads": 0, "window_size": 0, "shift_size": 2, "dropout": 1.0, "use_bias": "yes"}),
+        Example({"num_heads": 1, "window_size": 2, "dropout": 0.1, "use_bias": False}, {"inputs": In((4, 4, 3))}),
+        Example({"num_heads": 2, "window_size": 7, "shift_size": 3}, {"inputs": In((3, 3, 4))}),  # one window
+    ],
 }
 
 NAMES = list(builder.layers.__all__)
@@ -388,3 +398,47 @@ def test_sequence_longer_than_sequence_length_is_refused():
     layer = builder.layers.TokenAndPositionEmbedding(10, 4, 8)
     with pytest.raises(ValueError, match="at most sequence_length=4"):
         layer(keras.Input((6,), dtype="int32"))
+
+
+# --- Swin: windows, shifted windows, patch merging ----------------------------------------------------------
+
+def _window_model(shift_size):
+    x = keras.Input((4, 4, 4))
+    return keras.Model(x, builder.layers.WindowAttention(num_heads=2, window_size=2, shift_size=shift_size)(x))
+
+
+def _nudge(image, row, col):
+    out = image.copy()
+    out[0, row, col] += 1.0
+    return out
+
+
+def test_window_attention_stays_inside_its_window():
+    model = _window_model(0)
+    image = np.random.default_rng(0).normal(size=(1, 4, 4, 4)).astype("float32")
+    changed = np.abs(outputs(model, _nudge(image, 0, 0)) - outputs(model, image)).sum(axis=-1)[0]
+    assert changed[:2, :2].min() > 0            # its own 2x2 window sees the change
+    changed[:2, :2] = 0
+    np.testing.assert_allclose(changed, 0, atol=1e-6)   # no other window does
+
+
+def test_shifted_windows_cross_borders_but_not_the_wrap_around():
+    model = _window_model(1)
+    image = np.random.default_rng(0).normal(size=(1, 4, 4, 4)).astype("float32")
+    changed = np.abs(outputs(model, _nudge(image, 1, 1)) - outputs(model, image)).sum(axis=-1)[0]
+    assert changed[2, 2] > 0                    # (1,1) and (2,2): one shifted window across the plain windows' corner
+    changed = np.abs(outputs(model, _nudge(image, 0, 0)) - outputs(model, image)).sum(axis=-1)[0]
+    assert changed[3, 3] < 1e-6                 # the roll puts (0,0) beside (3,3): masked, they are not neighbours
+    assert changed[0, 0] > 0
+
+
+def test_patch_merging_concatenates_each_2x2_group_as_swin_does():
+    layer = builder.layers.PatchMerging(units=3)
+    image = np.arange(2 * 4 * 4 * 2, dtype="float32").reshape(2, 4, 4, 2)
+    layer(image)
+    layer.norm.set_weights([np.ones(8, "float32"), np.zeros(8, "float32")])
+    merged = np.concatenate([image[:, 0::2, 0::2], image[:, 1::2, 0::2], image[:, 0::2, 1::2],
+                             image[:, 1::2, 1::2]], axis=-1)
+    normed = (merged - merged.mean(-1, keepdims=True)) / np.sqrt(merged.var(-1, keepdims=True) + 1e-5)
+    kernel = keras.ops.convert_to_numpy(layer.reduction.kernel)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(image)), normed @ kernel, rtol=1e-4, atol=1e-4)

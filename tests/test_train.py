@@ -274,3 +274,27 @@ def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
     rows = read_history(tmp_path / "history.csv")
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
     assert rows[-1]["loss"] == 0.2 and rows[1]["loss"] == 0.5
+
+
+def test_the_whole_model_checkpoint_is_not_paid_for_on_every_fast_epoch(tmp_path):
+    # a save costs about as much as an epoch of a small model: fast epochs are saved at most every
+    # `interval` seconds, and the last good one when training ends
+    import keras
+
+    from builder.train import EpochCheckpoint
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    saves = []
+    checkpoint = EpochCheckpoint(tmp_path / "checkpoint.keras", interval=3600)
+    save = checkpoint._save
+    checkpoint._save = lambda: saves.append(save())
+    checkpoint.set_model(model)
+    for epoch in range(5):
+        checkpoint.on_epoch_end(epoch, {"loss": 1.0})
+    assert len(saves) == 1            # the first epoch; the next four fall within the interval
+    checkpoint.on_train_end()
+    assert len(saves) == 2            # the last good epoch, at the end
+    checkpoint.on_epoch_end(5, {"loss": float("nan")})
+    checkpoint.on_train_end()
+    assert len(saves) == 2            # weights gone to NaN are never saved over the last good ones
+    assert keras.models.load_model(tmp_path / "checkpoint.keras").count_params() == 3

@@ -23,12 +23,21 @@ from builder.backends import Distributed, SetupError, set_seed_without_tensorflo
 from builder.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
 
 
+# `train.steps_per_execution: auto` for plain fit steps (as on TensorFlow: fewer dispatches from Python per batch)
+STEPS_PER_EXECUTION = 8
+
+
 def device() -> str:
     try:
         first = jax.devices()[0]
         return "cpu" if first.platform == "cpu" else first.device_kind
     except Exception:  # informative only
         return "cpu"
+
+
+def reopened(model):
+    """A saved model made ready for this backend (it may have been compiled on another one)."""
+    return model
 
 
 def set_seed(seed: int) -> None:

@@ -10,12 +10,21 @@ import tensorflow as tf
 from builder.backends import Distributed, SetupError
 
 
+# `train.steps_per_execution: auto` for plain fit steps (measured on LeNet/ResNet/transformer on 2 CPU cores, bench/RESULTS.md)
+STEPS_PER_EXECUTION = 8
+
+
 def device() -> str:
     try:
         gpus = tf.config.list_physical_devices("GPU")
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "gpu") if gpus else "cpu"
     except Exception:  # device details are informative only
         return "cpu"
+
+
+def reopened(model):
+    """A saved model made ready for this backend (it may have been compiled on another one)."""
+    return model
 
 
 def set_seed(seed: int) -> None:

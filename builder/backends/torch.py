@@ -8,11 +8,22 @@ from builder.backends import Distributed, SetupError, set_seed_without_tensorflo
 from builder.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
 
 
+# `train.steps_per_execution: auto` for plain fit steps (Keras' PyTorch trainer runs one batch per call)
+STEPS_PER_EXECUTION = 1
+
+
 def device() -> str:
     try:
         return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     except Exception:  # informative only
         return "cpu"
+
+
+def reopened(model):
+    """A saved model made ready for this backend (it may have been compiled on another one)."""
+    if getattr(model, "steps_per_execution", 1) > 1:   # Keras' torch trainer runs one at a time
+        model.steps_per_execution = 1
+    return model
 
 
 def set_seed(seed: int) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from builder.registry import Registry
+
 
 @dataclass
 class Plan:
@@ -33,15 +35,8 @@ class Plan:
                                           # {"warnings": [...]} (mode collapse, a diverging loss)
 
 
-KINDS: dict[str, Callable] = {}
-
-
-def training_kind(name: str):
-    """Register a kind under the name a spec gives as `train.kind`."""
-    def register(fn):
-        KINDS[name] = fn
-        return fn
-    return register
+KINDS = Registry("training kind")
+training_kind = KINDS.register   # @training_kind("vae") registers a kind under its `train.kind` name
 
 
 from builder.kinds import supervised  # noqa: E402,F401  (registers supervised)

@@ -15,6 +15,7 @@ A layer that reads a list of several tensors sets the class attribute
 from builder.layers.application import Application
 from builder.layers.class_token import ClassToken
 from builder.layers.patch_embedding import PatchEmbedding
+from builder.layers.patch_merging import PatchMerging
 from builder.layers.position_embedding import PositionEmbedding
 from builder.layers.positional import SinusoidalPositionEncoding
 from builder.layers.sampling import VAESampling
@@ -22,11 +23,13 @@ from builder.layers.timestep_embedding import TimestepEmbedding
 from builder.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from builder.layers.transformer_decoder import TransformerDecoderBlock
 from builder.layers.transformer_encoder import TransformerEncoderBlock
+from builder.layers.window_attention import WindowAttention
 
 __all__ = [
     "Application",
     "ClassToken",
     "PatchEmbedding",
+    "PatchMerging",
     "PositionEmbedding",
     "SinusoidalPositionEncoding",
     "TimestepEmbedding",
@@ -34,4 +37,5 @@ __all__ = [
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "VAESampling",
+    "WindowAttention",
 ]
