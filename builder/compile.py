@@ -46,6 +46,15 @@ class CompiledModels(dict):
 
 # --- turning spec values into constructor arguments --------------------------------------------
 
+def layer_name(node_id: str) -> str:
+    """The Keras layer name of a node: its id, with the block scopes' '.' written '-'.
+
+    PyTorch refuses '.' in the names of a module's parameters (Keras names them after the layer),
+    and node ids never contain '-', so every node keeps a name of its own on every backend.
+    """
+    return node_id.replace(".", "-")
+
+
 def _layer_class(type_name: str):
     info = catalog().layer(type_name)
     if info.family == "builder":
@@ -212,7 +221,7 @@ class _Compiler:
                                   f"{total + estimate:,} parameters, over the budget of {self.max_params:,}",
                             "shrink the layer, or raise the budget with --max-params")
         try:
-            layer = make_layer(node.type, node.args, name=node.id)
+            layer = make_layer(node.type, node.args, name=layer_name(node.id))
         except (ValueError, TypeError) as exc:
             message = str(exc).strip().split("\n")[0]
             raise self.fail(node, f"node {show(node.id)} ({node.type}): {message[:300]}") from None

@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.compile import layer_name
 from builder.errors import Location, SpecError, did_you_mean, show
 from builder.resolve import Graph, ModelGraph
 
@@ -115,6 +116,13 @@ def _layers_by_name(model) -> dict:
     return out
 
 
+def _source_layer(layers: dict, node_id: str | None):
+    """The source's layer for a node id (models saved before block scopes were written '-' use '.')."""
+    if node_id is None:   # `map: {node: null}`: this node keeps its fresh weights
+        return None
+    return layers.get(layer_name(node_id), layers.get(node_id))
+
+
 def _shapes(layer) -> list[tuple]:
     return [tuple(int(d) for d in w.shape) for w in layer.weights]
 
@@ -139,7 +147,7 @@ def load_initial_weights(graph: Graph, model, init, source: Path, locate, max_pa
     source_model = _source_model(Path(source), graph, location, max_params)
     old = _layers_by_name(source_model)
     report = InitReport(str(source))
-    unknown = [(new, name) for new, name in mapping.items() if name is not None and name not in old]
+    unknown = [(new, name) for new, name in mapping.items() if name is not None and _source_layer(old, name) is None]
     if unknown:
         new, name = unknown[0]
         raise SpecError.single(locate("init", "map", new), f"init.map takes {show(new)} from {show(name)}, which "
@@ -147,18 +155,19 @@ def load_initial_weights(graph: Graph, model, init, source: Path, locate, max_pa
     for node_id, node in graph.models[graph.main].nodes.items():
         if node.op != "layer":
             continue
-        layer = model.get_layer(node_id)
+        layer = model.get_layer(layer_name(node_id))
         if not layer.weights:
             continue
         name = mapping.get(node_id, node_id)
-        if name is None or name not in old or not old[name].weights:
+        source = _source_layer(old, name)
+        if source is None or not source.weights:
             report.skipped.append(node_id)
             continue
-        here, there = _shapes(layer), _shapes(old[name])
+        here, there = _shapes(layer), _shapes(source)
         if here != there:
             report.mismatched.append({"node": node_id, "source": name, "shapes": here, "source_shapes": there})
             continue
-        layer.set_weights(old[name].get_weights())
+        layer.set_weights(source.get_weights())
         report.loaded.append(node_id)
     return report
 
@@ -193,7 +202,7 @@ def apply_freeze(graph: Graph, model, frozen: set[str]) -> dict:
     for node_id, node in graph.models[graph.main].nodes.items():
         if node.op != "layer":
             continue
-        layer = model.get_layer(node_id)
+        layer = model.get_layer(layer_name(node_id))
         trainable = node.args.get("trainable", True) is not False and node_id not in frozen
         layer.trainable = trainable
         if layer.weights:

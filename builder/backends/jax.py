@@ -21,6 +21,7 @@ import numpy as np
 
 from builder.backends import Distributed, SetupError, set_seed_without_tensorflow, tensorflow_hidden
 from builder.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
+from builder.compile import layer_name
 
 
 # `train.steps_per_execution: auto` for plain fit steps (as on TensorFlow: fewer dispatches from Python per batch)
@@ -56,16 +57,16 @@ class NodeParallel(keras.distribution.ModelParallel):
     def __init__(self, mesh, nodes):
         self.layout_map = keras.distribution.LayoutMap(mesh)
         super().__init__(layout_map=self.layout_map, batch_dim_name="batch", auto_shard_dataset=False)
-        self.nodes = frozenset(nodes)
+        self.nodes = {layer_name(node): node for node in nodes}   # by the Keras layer name weights carry
         self.model_size = mesh.shape[1]
         self.sharded: dict[str, list[str]] = {}     # node -> weight paths split over `model`
         self.replicated: list[str] = []             # weights of listed nodes that could not be split
         self._decided: set[str] = set()   # (LayoutMap's `in` looks keys up as patterns: it is always true)
 
     def get_variable_layout(self, variable):
-        node = variable.path.split("/")[0]
+        node = self.nodes.get(variable.path.split("/")[0])
         key = "^" + re.escape(variable.path) + "$"
-        if node in self.nodes and key not in self._decided:
+        if node is not None and key not in self._decided:
             self._decided.add(key)
             if len(variable.shape) and variable.shape[-1] % self.model_size == 0:
                 self.layout_map[key] = (None,) * (len(variable.shape) - 1) + ("model",)
