@@ -462,3 +462,12 @@ def test_a_run_trained_on_tensorflow_evaluates_on_pytorch(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     accuracy = float(evaluated.stdout.split("accuracy:")[1].split()[0])
     assert accuracy == pytest.approx(summary(tmp_path / "run")["final"]["val_accuracy"], abs=1e-4)   # printed to 4 places
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_specs_with_blocks_build_on_every_backend(backend):
+    # Keras names weights after their layer, torch refuses '.' in them: block scopes are written '-'
+    spec = Path(__file__).resolve().parent.parent / "specs" / "resnet50.yaml"
+    built = run_builder("build", str(spec), "--set", "size=32", "--set", "classes=10", "--no-save", "--backend", backend)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert "conv2.block1.shortcut" in built.stdout and "total 23,608,202 parameters" in built.stdout
