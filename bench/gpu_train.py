@@ -107,15 +107,9 @@ def measure(workload: str, precision: str, mode: str, samples: int, epochs: int,
                       validation_data=(dataset.x_val, dataset.y_val), callbacks=[clock])
             rate = clock.samples_per_second()
         else:
-            from builder.load import load
-            from builder.parse import parse
-            from builder.resolve import resolve
-            from builder.train import TrainOptions, train
+            from train_speed import builder_rate
 
-            document = load(spec_path)
-            graph = resolve(parse(document), document)
-            run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False))
-            rate = json.loads(run.summary.read_text())["samples_per_second"]
+            rate = builder_rate(spec_path, folder)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return {"samples_per_second": rate, "device": adapter().device(), "backend": keras.backend.backend()}

@@ -153,6 +153,19 @@ def hand_pipeline(x, y, batch: int, training: bool):
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
+def builder_rate(spec_path: Path, folder: Path) -> float:
+    """`builder train` on a spec, as the CLI runs it; its samples/s from summary.json."""
+    from builder.load import load
+    from builder.parse import parse
+    from builder.resolve import resolve
+    from builder.train import TrainOptions, train
+
+    document = load(spec_path)
+    graph = resolve(parse(document), document)
+    run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False))
+    return json.loads(run.summary.read_text())["samples_per_second"]
+
+
 def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> dict:
     """One measurement, in this process (called in a fresh child by `main`)."""
     from builder.backend import import_keras
@@ -182,15 +195,7 @@ def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> di
         model.fit(**feed, epochs=epochs, verbose=0, callbacks=[clock])
         rate = clock.samples_per_second()
     else:
-        from builder.load import load
-        from builder.parse import parse
-        from builder.resolve import resolve
-        from builder.train import TrainOptions, train
-
-        document = load(spec_path)
-        graph = resolve(parse(document), document)
-        run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False))
-        rate = json.loads(run.summary.read_text())["samples_per_second"]
+        rate = builder_rate(spec_path, folder)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"samples_per_second": rate, "peak_mb": peak_mb}
 
