@@ -291,22 +291,22 @@ def test_array_batches_shuffle_like_a_seeded_pipeline_and_split_over_processes()
     from builder.backends.batches import ArrayBatches
 
     x, y = np.arange(50).reshape(50, 1), np.arange(50)
-    one = ArrayBatches(x, y, 8, shuffle=True, seed=4, prefetch=False)
+    one = ArrayBatches(x, y, 8, shuffle=True, seed=4)
     epoch1 = np.concatenate([one[i][1] for i in range(len(one))])
     assert sorted(epoch1) == list(range(50)) and list(epoch1) != list(range(50)) and len(one) == 7
     one.on_epoch_end()
     epoch2 = np.concatenate([one[i][1] for i in range(len(one))])
     assert sorted(epoch2) == list(range(50)) and list(epoch2) != list(epoch1)       # reshuffled every epoch
-    again = ArrayBatches(x, y, 8, shuffle=True, seed=4, prefetch=False)
+    again = ArrayBatches(x, y, 8, shuffle=True, seed=4)
     assert list(np.concatenate([again[i][1] for i in range(len(again))])) == list(epoch1)   # seeded: repeats
     # two devices in two processes: each process feeds its half of every (even) global batch
-    whole = ArrayBatches(x, y, 8, shuffle=True, seed=4, prefetch=False)
-    parts = [ArrayBatches(x, y, 8, shuffle=True, seed=4, multiple=2, part=p, parts=2, prefetch=False) for p in (0, 1)]
+    whole = ArrayBatches(x, y, 8, shuffle=True, seed=4)
+    parts = [ArrayBatches(x, y, 8, shuffle=True, seed=4, multiple=2, part=p, parts=2) for p in (0, 1)]
     assert len(parts[0]) == len(whole) == 7
     for i in range(len(whole)):
         assert list(np.concatenate([parts[0][i][1], parts[1][i][1]])) == list(whole[i][1])
     assert parts[0].skipped == 0 and len(parts[0][6][1]) == 1   # 50 = 6 x 8 + 2: the last batch splits 1 + 1
-    odd = ArrayBatches(np.zeros((7, 1)), None, 4, multiple=2, prefetch=False)
+    odd = ArrayBatches(np.zeros((7, 1)), None, 4, multiple=2)
     assert [len(odd[i][0]) for i in range(len(odd))] == [4, 2] and odd.skipped == 1
 
 
