@@ -54,7 +54,9 @@ def test_tiny_spec_learns_far_above_chance_and_leaves_a_complete_run_folder(tmp_
     assert summary["samples"] == {"train": 120, "validation": 30}
     import keras
 
-    assert summary["backend"] == keras.backend.backend() and summary["device"] == "cpu"
+    from builder.backends import adapter
+
+    assert summary["backend"] == keras.backend.backend() and summary["device"] == adapter().device()
     assert summary["samples_per_second"] > 0
     for path in (run.spec, run.info, run.model, run.checkpoint, run.history, run.plot):
         assert path.exists(), path
@@ -84,8 +86,9 @@ def test_killed_run_resumes_and_continues_its_epoch_count(tmp_path):
     result = CliRunner().invoke(main, ["train", "--resume", str(run), "--epochs", str(done + 3)])
     assert result.exit_code == 0, result.output
     epochs = [int(row["epoch"]) for row in read_history(run / "history.csv")]
-    # at most the epoch under way is lost: the count goes on from the last finished epoch
-    assert epochs[-3:] == [done, done + 1, done + 2]
+    # resume starts from the last backed-up epoch, which may be a few fast epochs back: the history
+    # is cut back to it, so the count goes on with no epoch missing or repeated
+    assert epochs == list(range(len(epochs))) and epochs[-3:] == [done, done + 1, done + 2]
     assert json.loads((run / "summary.json").read_text())["epochs"] >= done + 3
 
 
@@ -298,3 +301,34 @@ def test_the_whole_model_checkpoint_is_not_paid_for_on_every_fast_epoch(tmp_path
     checkpoint.on_train_end()
     assert len(saves) == 2            # weights gone to NaN are never saved over the last good ones
     assert keras.models.load_model(tmp_path / "checkpoint.keras").count_params() == 3
+
+
+def test_backups_cost_at_most_a_set_share_of_the_training_time(tmp_path):
+    # an epoch is backed up once `share` times the last backup's cost has passed: fast epochs are
+    # backed up every few epochs, and a phase's last epoch always is, since the next phase starts there
+    import json as json_module
+
+    import keras
+
+    from builder.train import ThrottledBackup
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    backup = ThrottledBackup(str(tmp_path / "backup"), share=1e9, delete_checkpoint=False)
+    backup.set_model(model)
+
+    def backed_up_epochs() -> int:
+        return json_module.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"]
+
+    for epoch in range(4):
+        backup.on_epoch_end(epoch)
+    assert backed_up_epochs() == 1      # the first epoch; the next three are within the share
+    backup.on_train_end()
+    assert backed_up_epochs() == 4      # the phase's last epoch
+    slow = ThrottledBackup(str(tmp_path / "backup"), share=0.0)
+    slow.set_model(model)
+    slow.on_epoch_end(4)
+    slow.on_epoch_end(5)
+    assert backed_up_epochs() == 6      # share 0: every epoch, as plain BackupAndRestore does
+    slow.on_train_end()
+    assert not (tmp_path / "backup").exists()   # the last phase's backup is deleted
