@@ -26,6 +26,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import builder.layers  # noqa: E402
+from builder.backends import adapter  # noqa: E402
 from builder.catalog import catalog  # noqa: E402
 
 
@@ -317,6 +318,11 @@ def outputs(model, inputs) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(inputs))
 
 
+# Float32 matrix products on a GPU run in TF32 by default (JAX, PyTorch): padded and unpadded
+# sequences round differently, by up to ~1e-3 (7e-4 seen on an H100); on a CPU they agree to 1e-5.
+PADDING_ATOL = 1e-5 if adapter().device() == "cpu" else 2e-3
+
+
 def _text_model(block, **block_args):
     tokens = keras.Input((None,), dtype="int32")
     x = builder.layers.TokenAndPositionEmbedding(30, 6, 8, mask_zero=True)(tokens)
@@ -329,7 +335,7 @@ def test_padding_is_not_attended_to(block):
     model = _text_model(block)
     padded = outputs(model, np.array([[5, 7, 9, 2, 0, 0]], "int32"))
     short = outputs(model, np.array([[5, 7, 9, 2]], "int32"))
-    np.testing.assert_allclose(padded[0, :4], short[0], atol=1e-5)
+    np.testing.assert_allclose(padded[0, :4], short[0], atol=PADDING_ATOL)
 
 
 def test_cross_attention_ignores_padded_context():
@@ -341,7 +347,7 @@ def test_cross_attention_ignores_padded_context():
     words = np.array([[3, 4, 5]], "int32")
     padded = outputs(model, [np.array([[5, 7, 9, 0, 0]], "int32"), words])
     short = outputs(model, [np.array([[5, 7, 9]], "int32"), words])
-    np.testing.assert_allclose(padded, short, atol=1e-5)
+    np.testing.assert_allclose(padded, short, atol=PADDING_ATOL)
 
 
 def test_encoder_ignores_what_lies_under_padding():
