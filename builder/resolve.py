@@ -3,7 +3,8 @@
 What happens here, in order:
 
 1. parameters: `${name}` and `${expression}` (+ - * / // % over numbers and
-   parameter names, parsed with `ast`, never evaluated as Python) are filled in
+   parameter names, and the functions int, round, min, max, abs; parsed with
+   `ast`, never evaluated as Python) are filled in
    from `--set` overrides, spec `params`, and block parameters;
 2. expansion: block instances (and their repeats) become plain nodes whose ids
    are qualified by the instance (`stage1_2.conv_a`); each node remembers the
@@ -123,6 +124,11 @@ class Graph:
 _PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b}
+# name -> (fewest arguments, most arguments, function); a closed table: nothing else is callable.
+# `int` truncates toward zero and `round` rounds half to even, as in Python; both give an int, so
+# `units: ${int(width * 1.5)}` is a valid integer argument.
+_FUNCTIONS = {"int": (1, 1, int), "round": (1, 1, round), "abs": (1, 1, abs), "min": (2, 8, min), "max": (2, 8, max)}
+_ALLOWED = "only numbers, parameter names, + - * / // % and int() round() min() max() abs() are allowed"
 
 
 class _ExprError(Exception):
@@ -145,7 +151,8 @@ def _parse_expression(text: str) -> ast.Expression:
 
 
 def evaluate(expression: str, params: dict, used: set) -> Any:
-    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses."""
+    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses, and the calls of
+    `_FUNCTIONS` (positional arguments only)."""
     text = expression.strip()
     tree = _parse_expression(text)
 
@@ -170,13 +177,26 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
             _number(right, text)
             if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
                 raise _ExprError(f"division by zero in {show(text)}")
-            result = _OPS[type(node.op)](left, right)
-            if abs(result) > 2**53:
-                raise _ExprError(f"{show(text)} is too large")
-            return result
-        raise _ExprError(f"only numbers, parameter names and + - * / // % are allowed. Received: {show(text)}")
+            return _bounded(_OPS[type(node.op)](left, right), text)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                and not node.keywords):
+            fewest, most, function = _FUNCTIONS[node.func.id]
+            if not fewest <= len(node.args) <= most:
+                count = f"{fewest} argument" if fewest == most == 1 else f"{fewest} to {most} arguments"
+                raise _ExprError(f"{node.func.id}() takes {count}, not {len(node.args)}, in {show(text)}")
+            args = [walk(arg) for arg in node.args]
+            for arg in args:
+                _number(arg, text)
+            return _bounded(function(*args), text)
+        raise _ExprError(f"{_ALLOWED}. Received: {show(text)}")
 
     return walk(tree)
+
+
+def _bounded(result, text):
+    if abs(result) > 2**53:
+        raise _ExprError(f"{show(text)} is too large")
+    return result
 
 
 def _number(value, text):
@@ -207,7 +227,8 @@ def placeholder_names(value: Any) -> set[str]:
                 tree = ast.parse(match.group(1).strip()[:200], mode="eval")
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue  # `evaluate` reports the expression where it is used
-            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            called = {n.func for n in ast.walk(tree) if isinstance(n, ast.Call)}   # int(...) names no parameter
+            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n not in called}
     elif isinstance(value, list):
         for v in value:
             names |= placeholder_names(v)

@@ -51,7 +51,8 @@ def problems_of(text: str, **overrides) -> list[str]:
 @pytest.mark.parametrize("expression, value", [
     ("width", 32), ("width * 2", 64), ("width // 3", 10), ("width / 4", 8.0), ("width % 5", 2),
     ("(width + 8) * 2", 80), ("-width", -32), ("+width", 32), ("width * rate", 16.0), ("1e3", 1000.0),
-    ("width - 2 * depth", 26),
+    ("width - 2 * depth", 26), ("int(width * 1.5)", 48), ("int(-7 / 2)", -3), ("round(width * rate / 3)", 5),
+    ("round(2.5)", 2), ("max(width // 4, 16)", 16), ("min(width, depth, 8)", 3), ("abs(depth - width)", 29),
 ])
 def test_expressions_are_arithmetic_over_parameters(expression, value):
     used: set = set()
@@ -60,7 +61,14 @@ def test_expressions_are_arithmetic_over_parameters(expression, value):
 
 
 @pytest.mark.parametrize("expression, message", [
-    ("__import__('os')", "only numbers, parameter names and + - * / // % are allowed"),
+    ("__import__('os')", "only numbers, parameter names, + - * / // % and int() round() min() max() abs() are allowed"),
+    ("eval('1')", "only numbers, parameter names"),
+    ("width.bit_length()", "only numbers, parameter names"),
+    ("round(width, 2)", "round() takes 1 argument, not 2"),
+    ("max(width)", "max() takes 2 to 8 arguments, not 1"),
+    ("max(width, key=abs)", "only numbers, parameter names"),
+    ("int(name)", "arithmetic needs numbers; 'int(name)' uses 'dense'"),
+    ("int(1e300)", "is too large"),
     ("width.__class__", "only numbers, parameter names"),
     ("width ** 2", "only numbers, parameter names"),
     ("[width]", "only numbers, parameter names"),
@@ -78,6 +86,21 @@ def test_expressions_refuse_everything_else(expression, message):
     with pytest.raises(resolve_module._ExprError, match=None) as caught:
         evaluate(expression, {"width": 32, "name": "dense"}, set())
     assert message in str(caught.value)
+
+
+def test_functions_in_block_expressions_are_not_taken_for_parameters():
+    nodes = nodes_of("""
+params: {width: 10}
+inputs: {x: {shape: [4]}}
+blocks:
+  wide:
+    params: {units: 8}
+    layers:
+      - {id: d, type: Dense, units: "${max(int(units * 1.5), 4)}"}
+layers:
+  - {id: w, block: wide, with: {units: "${round(width / 3)}"}}
+""")
+    assert nodes["w.d"].args["units"] == 4   # round(10 / 3) = 3; int(3 * 1.5) = 4; max(4, 4)
 
 
 def test_a_lone_placeholder_keeps_the_parameter_type_and_text_is_filled_in():
