@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -160,7 +161,7 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return node.value
+            return _bounded(node.value, text)   # 1e309 reads as infinity
         if isinstance(node, ast.Name):
             if node.id not in params:
                 hint = did_you_mean(node.id, sorted(params))
@@ -194,7 +195,7 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
 
 
 def _bounded(result, text):
-    if abs(result) > 2**53:
+    if not math.isfinite(result) or abs(result) > 2**53:
         raise _ExprError(f"{show(text)} is too large")
     return result
 

@@ -69,6 +69,8 @@ def test_expressions_are_arithmetic_over_parameters(expression, value):
     ("max(width, key=abs)", "only numbers, parameter names"),
     ("int(name)", "arithmetic needs numbers; 'int(name)' uses 'dense'"),
     ("int(1e300)", "is too large"),
+    ("int(1e309)", "is too large"),
+    ("-1e309 * 0", "is too large"),
     ("width.__class__", "only numbers, parameter names"),
     ("width ** 2", "only numbers, parameter names"),
     ("[width]", "only numbers, parameter names"),
