@@ -28,26 +28,12 @@ from builder import backend as backend_module
 from builder.backend import BackendError, check_distribute
 from builder.cli import main
 from builder.cluster import parse_tf_config, resolve_cluster
-from spec_helpers import write_spec
+from spec_helpers import iris_mlp, write_spec
 
 BUILDER = Path(sys.executable).parent / "builder"
 TIMEOUT = 300   # seconds for any one subprocess; two processes that never meet fail, they do not hang
 
-IRIS = """
-name: iris-mlp
-inputs: {features: {shape: [4]}}
-layers:
-  - {id: hidden, type: Dense, units: 16, activation: relu}
-  - {id: probs, type: Dense, units: 3, activation: softmax}
-train:
-  data: {source: builtin, name: iris}
-  optimizer: {type: adam, learning_rate: 0.02}
-  loss: sparse_categorical_crossentropy
-  metrics: [accuracy]
-  epochs: 3
-  batch_size: 24
-  seed: 3
-"""
+IRIS = iris_mlp(epochs=3, batch_size=24)
 
 
 def env(**extra) -> dict:

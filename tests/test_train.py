@@ -20,23 +20,9 @@ pytest.importorskip("keras")
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
 from builder.runs import read_history  # noqa: E402
-from spec_helpers import graph_of, write_spec  # noqa: E402
+from spec_helpers import graph_of, iris_mlp, write_spec  # noqa: E402
 
-IRIS_MLP = """
-name: iris-mlp
-inputs: {features: {shape: [4]}}
-layers:
-  - {type: Dense, units: 16, activation: relu}
-  - {id: probs, type: Dense, units: 3, activation: softmax}
-train:
-  data: {source: builtin, name: iris}
-  optimizer: {type: adam, learning_rate: 0.02}
-  loss: sparse_categorical_crossentropy
-  metrics: [accuracy]
-  epochs: 40
-  batch_size: 16
-  seed: 3
-"""
+IRIS_MLP = iris_mlp()
 
 
 def train_spec(tmp_path, text, **options):
