@@ -489,10 +489,6 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     epochs = phases[-1].end
     batch_size = options.batch_size or train.batch_size
     init_source = _init_source(train, options, spec_dir)
-    if train.init is not None:
-        from builder.transfer import check_mapping
-
-        check_mapping(graph, train.init.map, lambda *path: _spec_location(graph, *path))
     if train.kind not in KINDS:
         raise SpecError.single(_spec_location(graph, "kind"), f"training kind {train.kind!r} is not available "
                                                               "yet in this version of builder",
@@ -660,16 +656,15 @@ def plan_phases(graph: Graph, train: TrainSpec, options: TrainOptions) -> list[P
     """`train.phases` (or the whole run as one phase), with `--epochs` setting every phase's epochs."""
     from builder.transfer import frozen_nodes
 
-    def frozen(freeze, *path):
-        return frozen_nodes(graph, freeze.until, _spec_location(graph, *path)) if freeze else set()
+    def frozen(freeze):
+        return frozen_nodes(graph, freeze.until) if freeze else set()
 
     if not train.phases:
-        return [Phase(1, 0, options.epochs or train.epochs, frozen(train.freeze, "freeze", "until"))]
+        return [Phase(1, 0, options.epochs or train.epochs, frozen(train.freeze))]
     out, start = [], 0
     for i, spec in enumerate(train.phases):
         epochs = options.epochs or spec.epochs
-        out.append(Phase(i + 1, start, start + epochs, frozen(spec.freeze, "phases", i, "freeze", "until"),
-                         spec.learning_rate))
+        out.append(Phase(i + 1, start, start + epochs, frozen(spec.freeze), spec.learning_rate))
         start += epochs
     return out
 

@@ -95,6 +95,51 @@ def test_bad_transfer_keys_are_located_errors(tmp_path, extra, message):
     assert message in text_out and "spec.yaml:" in text_out
 
 
+def test_validate_finds_unknown_freeze_targets_and_init_map_keys(tmp_path):
+    """What `builder train` would find only after loading data, `builder validate` reports at the name."""
+    extra = ("  init: {from: not/trained/yet, map: {featurs: features, head: null}}\n"
+             "  phases:\n"
+             "    - {epochs: 1, freeze: {until: norm}}\n"
+             "    - {epochs: 1, freeze: {until: hiden}}")
+    spec = write_spec(tmp_path, mlp(extra=extra).replace("  epochs: 2\n", ""))
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{spec}:13:39: error: init.map names 'featurs', which is no layer node of model 'mlp'\n"
+        "  hint: did you mean 'features'?\n"
+        f"{spec}:16:35: error: freeze.until names 'hiden', which is no node or block instance of model 'mlp'\n"
+        "  hint: did you mean 'hidden'?\n"
+        "2 errors\n")
+    spec = write_spec(tmp_path, mlp(extra="  freeze: {until: featres}"))
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.output == (
+        f"{spec}:14:19: error: freeze.until names 'featres', which is no node or block instance of model 'mlp'\n"
+        "  hint: did you mean 'features'?\n"
+        "1 error\n")
+
+
+def test_freeze_targets_may_be_block_instances_and_init_map_keys_inner_nodes(tmp_path):
+    graph = graph_of(tmp_path, """
+        name: blocks
+        inputs: {x: {shape: [4]}}
+        blocks:
+          mlp: {layers: [{id: a, type: Dense, units: 4}]}
+        layers:
+          - {block: mlp, id: body, repeat: 2}
+          - {id: head, type: Dense, units: 2}
+        train:
+          init: {from: elsewhere, map: {body_2.a: body_1.a}}
+          phases:
+            - {epochs: 1, freeze: {until: body}}      # every repeat of the use
+            - {epochs: 1, freeze: {until: body_1}}    # one repeat
+            - {epochs: 1, freeze: {until: body_2.a}}  # a node inside one
+    """)
+    from builder.transfer import frozen_nodes
+
+    assert frozen_nodes(graph, "body") == frozen_nodes(graph, "body_2.a") == {"x", "body_1.a", "body_2.a"}
+    assert frozen_nodes(graph, "body_1") == {"x", "body_1.a"}
+
+
 def test_per_class_and_validation_split_do_not_go_together(tmp_path):
     with pytest.raises(SpecError, match="validation_split does not apply"):
         graph_of(tmp_path, mlp().replace("classes: [0, 1, 2]}", "classes: [0, 1, 2], per_class: 5, "
