@@ -252,6 +252,19 @@ _application.choices = APPLICATIONS  # type: ignore[attr-defined]
 ARG_TYPES["Application.architecture"] = _application
 ARG_TYPES["Application.weights"] = one_of("imagenet", "none")
 ARG_TYPES["Application.pooling"] = optional(one_of("avg", "max"))
+def _factor_range(v: Any) -> str | None:
+    """`CutMix.factor`: a number f in [0, 1] (the range [0, f]), or a pair [low, high] within [0, 1]."""
+    if unit_interval(v) is None:
+        return None
+    if isinstance(v, list) and len(v) == 2 and all(unit_interval(x) is None for x in v) and v[0] <= v[1]:
+        return None
+    return "a number in [0, 1], or a pair [low, high] with 0 <= low <= high <= 1"
+
+
+_factor_range.schema = {"anyOf": [unit_interval.schema,   # type: ignore[attr-defined]
+                                  {"type": "array", "items": unit_interval.schema, "minItems": 2, "maxItems": 2}]}
+ARG_TYPES["CutMix.factor"] = _factor_range
+ARG_TYPES["MixUp.alpha"] = positive_number   # the Beta distribution's parameter
 ARG_TYPES["Dot.axes"] = lambda v: None if any_int(v) is None or list_of(any_int, 2, 2)(v) is None \
     else "an integer or a list of two integers"
 

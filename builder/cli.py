@@ -460,6 +460,7 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
     try:
         import_keras()
+        from builder import augment as augmenting
         from builder import train as training
         from builder.runs import RunFolder
 
@@ -477,6 +478,9 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
             model, x, y = plan.model, plan.x_val, plan.y_val
             if x is None or data_path is not None:
                 x, y = plan.x, plan.y
+        mixer = augmenting.label_mixer(graph.spec.train.augment if graph.spec.train else None)
+        if mixer:   # the run trained and validated on one-hot labels, and its model is compiled for them
+            y = augmenting.class_targets(model, y, Location(str(folder.spec)), mixer)
         results = model.evaluate(x, y, verbose=0, return_dict=True)
     except SpecError as error:
         fail(error)
@@ -590,7 +594,8 @@ def augment(spec: str, output: str, count: int, copies: int, overrides: tuple[st
         if data.x_train.ndim != 4:
             raise SpecError.single(_spec_location(graph, "data"), f"augment draws images; this data's samples have "
                                    f"shape {list(data.x_train.shape[1:])}", "use image data (e.g. `image: true`)")
-        pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed, _spec_location(graph, "augment"))
+        pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed,
+                                           lambda i: _spec_location(graph, "augment", i, "type"))
         written = augmenting.draw_grid(data.x_train[:count], pipeline, Path(output), copies)
     except SpecError as error:
         fail(error)

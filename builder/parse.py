@@ -20,6 +20,7 @@ from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origi
 from pydantic import BaseModel, Tag, ValidationError
 
 from builder import argtypes, spec as spec_models
+from builder.augment import CLASS_LOSSES, LABEL_MIXING
 from builder.catalog import LayerInfo, catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
 from builder.load import Document
@@ -372,7 +373,30 @@ def _augment_problems(document: Document) -> list[Problem]:
                 problems.append(Problem(document.locate(path + (key,), key=True),
                                         f"an augmentation layer applies to the model's input in order; it takes "
                                         f"no {show(key)}"))
+        if node["type"] in LABEL_MIXING:
+            problems.extend(_mixing_problems(document, node["type"], path, train))
     return problems
+
+
+def _mixing_problems(document: Document, mixer: str, path: tuple, train: dict) -> list[Problem]:
+    """MixUp and CutMix mix class labels: a supervised run with a classification loss (or the default one).
+
+    What the data holds (integer labels, one-hot rows) is checked when training loads it.
+    """
+    kind, loss = train.get("kind", "supervised"), train.get("loss")
+    where = document.locate(path + ("type",))
+    if isinstance(kind, str) and kind != "supervised":
+        return [Problem(where, f"{mixer} mixes class labels; this run's targets are not class labels. "
+                               f"Received: kind={show(kind)}", "MixUp and CutMix train classifiers (kind: supervised)")]
+    if isinstance(loss, dict):
+        return [Problem(where, f"{mixer} mixes the class labels of one output; this run's loss names "
+                               f"{len(loss)} outputs", "MixUp and CutMix train classifiers with one output")]
+    if isinstance(loss, str) and loss not in CLASS_LOSSES:
+        return [Problem(where, f"{mixer} mixes class labels; this run's loss is not a classification loss. "
+                               f"Received: loss={show(loss)}",
+                        "use loss: sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
+                        "(one-hot rows), or give none")]
+    return []
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:

@@ -13,7 +13,9 @@ What happens here, in order:
    resolved; unknown names get a did-you-mean;
 4. graph checks: duplicate ids, cycles (with their path), merges of one input,
    several inputs into a one-input layer, unused inputs, unreachable nodes
-   (a warning), and resource limits on the expanded size.
+   (a warning), and resource limits on the expanded size;
+5. the train section's references: `train.model`, `freeze.until` (also per
+   phase) and the keys of `init.map` name a model and its nodes.
 
 Public entry point: `resolve(spec, document, overrides)` -> `Graph`.
 """
@@ -33,7 +35,7 @@ from builder.catalog import catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
 from builder.load import Document
 from builder.parse import check_layer, has_placeholder
-from builder.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec
+from builder.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec, TrainSpec
 
 MAX_NODES = 100_000
 MAX_BLOCK_DEPTH = 16
@@ -806,6 +808,32 @@ def _model_order(models: dict, deps: dict, doc: Document, problems: list[Problem
     return order
 
 
+def _train_references(train: TrainSpec, model: ModelGraph, doc: Document) -> list[Problem]:
+    """`freeze.until` (the run's, or each phase's) and the keys of `init.map` name nodes of the model that trains.
+
+    `builder train` would find these only after loading data and building Keras models; here `builder
+    validate` reports them, each at the name and with a did-you-mean.
+    """
+    problems = []
+    instances = sorted({s.id for node in model.nodes.values() for s in node.scopes}
+                       | {s.group for node in model.nodes.values() for s in node.scopes if s.group})
+    targets = set(model.nodes) | set(instances)
+    freezes = [(("train", "freeze", "until"), train.freeze)]
+    freezes += [(("train", "phases", i, "freeze", "until"), phase.freeze) for i, phase in enumerate(train.phases or [])]
+    for path, freeze in freezes:
+        if freeze is not None and freeze.until not in targets:
+            problems.append(Problem(doc.locate(path), f"freeze.until names {show(freeze.until)}, which is no node or "
+                                    f"block instance of model {show(model.name)}",
+                                    did_you_mean(freeze.until, list(model.nodes) + instances)))
+    layers = [node_id for node_id, node in model.nodes.items() if node.op == "layer"]
+    for new in (train.init.map if train.init is not None else {}):
+        if new not in layers:
+            problems.append(Problem(doc.locate(("train", "init", "map", new), key=True), f"init.map names "
+                                    f"{show(new)}, which is no layer node of model {show(model.name)}",
+                                    did_you_mean(new, layers)))
+    return problems
+
+
 def resolve(spec: Spec, document: Document, overrides: dict | None = None) -> Graph:
     """Expand and check a parsed spec; raise `SpecError` listing every problem."""
     # Expansion allocates a few objects per node and frees none, so the cyclic garbage collector's full
@@ -845,6 +873,9 @@ def _resolve(spec: Spec, document: Document, overrides: dict | None) -> Graph:
     if spec.train is not None and spec.train.model and spec.train.model not in specs:
         problems.append(Problem(document.locate(("train", "model")), f"unknown model {show(spec.train.model)}",
                                 did_you_mean(spec.train.model, sorted(specs))))
+    elif spec.train is not None and order and not any(p.severity == "error" for p in problems):
+        # with every model whole, a name that is no node is the spec's mistake, not an echo of another
+        problems += _train_references(spec.train, graphs[spec.train.model or order[-1]], document)
     errors = [p for p in problems if p.severity == "error"]
     if spec.search is not None:   # its values are tried only in a spec that is valid as written
         errors += search_space.problems(spec, document, overrides, probe=not errors)

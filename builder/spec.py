@@ -493,7 +493,8 @@ class TrainSpec(Strict):
         None, max_length=100,
         description="Keras preprocessing layers (RandomFlip, RandomRotation, RandomZoom, ...) applied, in order, "
                     "to the training inputs only, in the data pipeline; validation data and the saved model "
-                    "are not augmented.")
+                    "are not augmented. MixUp and CutMix mix the labels too: for classifiers, which then train "
+                    "on one-hot labels.")
 
     @model_validator(mode="after")
     def _phases_or_freeze(self):

@@ -132,8 +132,16 @@ def _loss(name: str):
 
 _METRIC_CLASSES = {"accuracy": "Accuracy", "auc": "AUC", "precision": "Precision", "recall": "Recall"}
 
+# Losses and metrics of integer labels -> their twins on one-hot labels: what a run whose labels MixUp or CutMix
+# made one-hot compiles, logged under the spec's names (history.csv keeps its columns).
+ONE_HOT_TWINS = {"sparse_categorical_crossentropy": "categorical_crossentropy",
+                 "sparse_categorical_accuracy": "categorical_accuracy",
+                 "sparse_top_k_categorical_accuracy": "top_k_categorical_accuracy"}
 
-def _metric(name: str, loss: str | None):
+
+def _metric(name: str, loss: str | None, one_hot: bool = False):
+    if one_hot and name in ONE_HOT_TWINS:
+        return keras.metrics.MeanMetricWrapper(getattr(keras.metrics, ONE_HOT_TWINS[name]), name=name)
     if name == "accuracy":
         # what Keras' "accuracy" string means for this loss, built explicitly
         if loss == "sparse_categorical_crossentropy":
@@ -148,22 +156,34 @@ def _metric(name: str, loss: str | None):
     return getattr(keras.metrics, name)
 
 
-def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str):
+def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str, one_hot: bool = False):
+    """The loss and metric objects `compile` takes, by the spec's names.
+
+    Args:
+        train: the spec's `train` section (`loss`, `metrics`).
+        model: the model that trains (its output names).
+        default_loss: the kind's loss when the spec names none.
+        one_hot: the labels were made one-hot (MixUp, CutMix): losses and metrics
+            of integer labels become their `ONE_HOT_TWINS`, under the same names.
+    """
+    def twin(name):
+        return ONE_HOT_TWINS.get(name, name) if one_hot else name
+
     outputs = model.output_names
     if isinstance(train.loss, dict):
-        loss = {out: _loss(train.loss[out]) for out in outputs if out in train.loss}
-        names = dict(train.loss)
+        names = {out: twin(name) for out, name in train.loss.items()}
+        loss = {out: _loss(names[out]) for out in outputs if out in names}
     else:
-        name = train.loss or default_loss
+        name = twin(train.loss or default_loss)
         loss = _loss(name)
         names = {out: name for out in outputs}
     if isinstance(train.metrics, dict):
-        metrics = {out: [_metric(m, names.get(out)) for m in ms] for out, ms in train.metrics.items()}
+        metrics = {out: [_metric(m, names.get(out), one_hot) for m in ms] for out, ms in train.metrics.items()}
     else:
         first = names.get(outputs[0]) if outputs else None
-        metrics = [_metric(m, first) for m in train.metrics]
+        metrics = [_metric(m, first, one_hot) for m in train.metrics]
         if len(outputs) > 1:
-            metrics = {out: [_metric(m, names.get(out)) for m in train.metrics] for out in outputs}
+            metrics = {out: [_metric(m, names.get(out), one_hot) for m in train.metrics] for out in outputs}
     return loss, metrics
 
 
@@ -489,10 +509,6 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     epochs = phases[-1].end
     batch_size = options.batch_size or train.batch_size
     init_source = _init_source(train, options, spec_dir)
-    if train.init is not None:
-        from builder.transfer import check_mapping
-
-        check_mapping(graph, train.init.map, lambda *path: _spec_location(graph, *path))
     if train.kind not in KINDS:
         raise SpecError.single(_spec_location(graph, "kind"), f"training kind {train.kind!r} is not available "
                                                               "yet in this version of builder",
@@ -548,7 +564,10 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         if train.augment:
             from builder.augment import augmentation
 
-            augment = augmentation(train.augment, train.seed, _spec_location(graph, "augment"))
+            augment = augmentation(train.augment, train.seed, lambda i: _spec_location(graph, "augment", i, "type"))
+            if augment.mixes_labels:   # MixUp, CutMix: the run trains and validates on one-hot labels
+                plan.y, plan.y_val = augment.class_targets(plan.model, plan.x, plan.y, plan.y_val)
+                plan.one_hot = True
 
     if options.diagram:
         _write_diagram(graph, models, run)
@@ -660,16 +679,15 @@ def plan_phases(graph: Graph, train: TrainSpec, options: TrainOptions) -> list[P
     """`train.phases` (or the whole run as one phase), with `--epochs` setting every phase's epochs."""
     from builder.transfer import frozen_nodes
 
-    def frozen(freeze, *path):
-        return frozen_nodes(graph, freeze.until, _spec_location(graph, *path)) if freeze else set()
+    def frozen(freeze):
+        return frozen_nodes(graph, freeze.until) if freeze else set()
 
     if not train.phases:
-        return [Phase(1, 0, options.epochs or train.epochs, frozen(train.freeze, "freeze", "until"))]
+        return [Phase(1, 0, options.epochs or train.epochs, frozen(train.freeze))]
     out, start = [], 0
     for i, spec in enumerate(train.phases):
         epochs = options.epochs or spec.epochs
-        out.append(Phase(i + 1, start, start + epochs, frozen(spec.freeze, "phases", i, "freeze", "until"),
-                         spec.learning_rate))
+        out.append(Phase(i + 1, start, start + epochs, frozen(spec.freeze), spec.learning_rate))
         start += epochs
     return out
 
@@ -677,7 +695,7 @@ def plan_phases(graph: Graph, train: TrainSpec, options: TrainOptions) -> list[P
 def _compile(plan, train: TrainSpec, phase: Phase, steps: int, steps_per_execution: int) -> None:
     """Compile (again, for every phase: Keras reads `trainable` when it compiles) with fresh optimizers."""
     epochs = phase.end - phase.start
-    loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss)
+    loss, metrics = losses_and_metrics(train, plan.model, plan.default_loss, plan.one_hot)
     if plan.optimizers:   # one optimizer per network (GAN kinds), each stepping `updates` times a batch
         optimizer = {role: make_optimizer(_with_rate(spec, phase.learning_rate), steps * updates, epochs)
                      for role, (spec, updates) in plan.optimizers.items()}

@@ -129,21 +129,10 @@ def _shapes(layer) -> list[tuple]:
 
 # --- loading ------------------------------------------------------------------------------------------
 
-def check_mapping(graph: Graph, mapping: dict, locate) -> None:
-    """Every key of `map` names a node of the training model (a located error with a did-you-mean otherwise)."""
-    nodes = graph.models[graph.main].nodes
-    layers = [node_id for node_id, node in nodes.items() if node.op == "layer"]
-    for new in mapping:
-        if new not in layers:
-            raise SpecError.single(locate("init", "map", new), f"init.map names {show(new)}, which is no layer "
-                                   f"node of model {show(graph.main)}", did_you_mean(new, layers))
-
-
 def load_initial_weights(graph: Graph, model, init, source: Path, locate, max_params: int) -> InitReport:
     """Copy weights from `source` into `model`'s layers, node by node; see the module docstring."""
     location = locate("init", "from")
-    mapping = dict(init.map) if init is not None else {}
-    check_mapping(graph, mapping, locate)
+    mapping = dict(init.map) if init is not None else {}   # its keys are nodes here: resolve checked them
     source_model = _source_model(Path(source), graph, location, max_params)
     old = _layers_by_name(source_model)
     report = InitReport(str(source))
@@ -174,15 +163,14 @@ def load_initial_weights(graph: Graph, model, init, source: Path, locate, max_pa
 
 # --- freezing -------------------------------------------------------------------------------------------
 
-def frozen_nodes(graph: Graph, target: str, location: Location) -> set[str]:
-    """The node `target` (or every node of the block instance `target`) and every node it reads from."""
+def frozen_nodes(graph: Graph, target: str) -> set[str]:
+    """The node `target` (or every node of the block instance `target`) and every node it reads from.
+
+    `target` names a node or block instance of the main model: `builder.resolve` refused the spec otherwise.
+    """
     mgraph: ModelGraph = graph.models[graph.main]
     start = [node_id for node_id, node in mgraph.nodes.items()
              if node_id == target or any(target in (s.id, s.group) for s in node.scopes)]
-    if not start:
-        names = list(mgraph.nodes) + sorted({s.id for n in mgraph.nodes.values() for s in n.scopes})
-        raise SpecError.single(location, f"freeze.until names {show(target)}, which is no node or block instance "
-                                         f"of model {show(graph.main)}", did_you_mean(target, names))
     frozen, todo = set(), list(start)
     while todo:
         node_id = todo.pop()

@@ -248,6 +248,102 @@ def test_evaluate_and_predict_from_a_run(tmp_path):
     assert np.mean([p == e for p, e in zip(predicted, expected)]) > 0.8
 
 
+# --- MixUp and CutMix: labels mixed with the inputs ----------------------------------------------------------
+
+def mixed_training_batches(spec_text: str, tmp_path, x, y, seed: int = 0):
+    """The training and validation batches of `x`, `y` (one-hot) as `fit` would see them with `train.augment`."""
+    from builder import backends
+    from builder.augment import augmentation
+    from builder.errors import Location
+    from builder.train import fit_arguments
+
+    graph = graph_of(tmp_path, spec_text)
+    pipeline = augmentation(graph.spec.train.augment, seed, lambda i: Location("x"))
+    arguments = backends.adapter().augment_training(fit_arguments(x, y, x, y, 8, True, seed), pipeline)
+    train = [tuple(np.asarray(part) for part in batch) for batch in arguments["x"]]
+    validation = [tuple(np.asarray(part) for part in batch) for batch in arguments["validation_data"]]
+    return train, validation
+
+
+MIXING = """
+name: mixing
+inputs: {image: {shape: [6, 6, 1]}}
+layers:
+  - {type: Flatten}
+  - {type: Dense, units: 32, activation: softmax}
+train:
+  augment: [MIXER]
+"""
+
+
+@pytest.mark.parametrize("mixer", ["{type: MixUp, alpha: 1.0}", "{type: CutMix, factor: [1.0, 1.0]}"])
+def test_mixup_and_cutmix_mix_each_training_label_as_its_inputs_and_leave_validation_alone(tmp_path, mixer):
+    # 32 samples, each its own class and a constant image of its own value: a mixed label row says exactly
+    # which samples a mixed image must be made of, and in what shares
+    x = np.broadcast_to(np.arange(1, 33, dtype="float32")[:, None, None, None], (32, 6, 6, 1)).copy()
+    y = np.eye(32, dtype="float32")
+    train, validation = mixed_training_batches(MIXING.replace("MIXER", mixer), tmp_path, x, y)
+    images = np.concatenate([batch[0] for batch in train])
+    labels = np.concatenate([batch[1] for batch in train])
+    assert images.shape == x.shape and labels.shape == y.shape
+    np.testing.assert_allclose(labels.sum(axis=1), 1, atol=1e-6)
+    assert labels.min() >= 0 and ((labels > 0).sum(axis=1) <= 2).all()       # a convex mix of two one-hot rows
+    assert ((labels > 0).sum(axis=1) == 2).sum() >= 16                        # and most rows are mixed
+    if "MixUp" in mixer:   # the image is the same blend of the same two images
+        np.testing.assert_allclose(images, np.einsum("ik,khwc->ihwc", labels, x), rtol=1e-5, atol=1e-5)
+    else:                  # every pixel comes from one of the two, and each label is the share of its pixels
+        shares = np.stack([(images[..., 0] == k + 1).mean(axis=(1, 2)) for k in range(32)], axis=1)
+        np.testing.assert_allclose(labels, shares, atol=1e-6)
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in validation]), x)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in validation]), y)
+    again, _ = mixed_training_batches(MIXING.replace("MIXER", mixer), tmp_path / "again", x, y)
+    for first, second in zip(train, again):   # a seeded run mixes alike
+        np.testing.assert_array_equal(first[0], second[0])
+        np.testing.assert_array_equal(first[1], second[1])
+
+
+IRIS_MIXUP = IRIS_MLP.replace("  metrics: [accuracy]\n", "  metrics: [accuracy, sparse_categorical_accuracy]\n"
+                                                            "  augment: [{type: MixUp, alpha: 0.4}]\n")
+
+
+def test_mixup_trains_on_one_hot_labels_and_keeps_the_spec_metric_names(tmp_path):
+    """Integer labels become one-hot for training and validation; sparse losses and metrics compile as their
+    categorical twins under the spec's names, so history.csv, summary.json and evaluate read as without MixUp."""
+    run = train_spec(tmp_path, IRIS_MIXUP)
+    summary = json.loads(run.summary.read_text())
+    assert summary["status"] == "completed" and summary["augment"] == ["MixUp"]
+    assert sorted(summary["final"]) == ["accuracy", "loss", "sparse_categorical_accuracy", "val_accuracy",
+                                        "val_loss", "val_sparse_categorical_accuracy"]
+    assert summary["final"]["val_accuracy"] > 0.85          # chance is 0.33
+    assert summary["final"]["val_sparse_categorical_accuracy"] == summary["final"]["val_accuracy"]
+    result = CliRunner().invoke(main, ["evaluate", str(run.path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["accuracy"] == pytest.approx(summary["final"]["val_accuracy"], abs=1e-6)
+    assert metrics["loss"] == pytest.approx(summary["final"]["val_loss"], rel=1e-4)
+
+
+def test_cutmix_trains_a_digit_classifier(tmp_path):
+    run = train_spec(tmp_path, """
+        name: cutmix
+        inputs: {image: {shape: [8, 8, 1]}}
+        layers:
+          - {type: Conv2D, filters: 8, kernel_size: 3, activation: relu}
+          - {type: Flatten}
+          - {type: Dense, units: 10, activation: softmax}
+        train:
+          data: {source: builtin, name: digits, image: true}
+          augment: [{type: RandomTranslation, height_factor: 0.1, width_factor: 0.1}, {type: CutMix}]
+          metrics: [accuracy]
+          epochs: 4
+          seed: 0
+    """)
+    summary = json.loads(run.summary.read_text())
+    assert summary["augment"] == ["RandomTranslation", "CutMix"]
+    assert summary["final"]["val_accuracy"] > 0.6           # chance is 0.1
+    assert [row["epoch"] for row in read_history(run.history)] == list(range(4))
+
+
 def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
     # a kill between an epoch's backup and its history row (or the other way round) must not leave
     # the resumed history with a gap or a repeat: the log is cut back to the epoch training resumes at

@@ -95,6 +95,51 @@ def test_bad_transfer_keys_are_located_errors(tmp_path, extra, message):
     assert message in text_out and "spec.yaml:" in text_out
 
 
+def test_validate_finds_unknown_freeze_targets_and_init_map_keys(tmp_path):
+    """What `builder train` would find only after loading data, `builder validate` reports at the name."""
+    extra = ("  init: {from: not/trained/yet, map: {featurs: features, head: null}}\n"
+             "  phases:\n"
+             "    - {epochs: 1, freeze: {until: norm}}\n"
+             "    - {epochs: 1, freeze: {until: hiden}}")
+    spec = write_spec(tmp_path, mlp(extra=extra).replace("  epochs: 2\n", ""))
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{spec}:13:39: error: init.map names 'featurs', which is no layer node of model 'mlp'\n"
+        "  hint: did you mean 'features'?\n"
+        f"{spec}:16:35: error: freeze.until names 'hiden', which is no node or block instance of model 'mlp'\n"
+        "  hint: did you mean 'hidden'?\n"
+        "2 errors\n")
+    spec = write_spec(tmp_path, mlp(extra="  freeze: {until: featres}"))
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.output == (
+        f"{spec}:14:19: error: freeze.until names 'featres', which is no node or block instance of model 'mlp'\n"
+        "  hint: did you mean 'features'?\n"
+        "1 error\n")
+
+
+def test_freeze_targets_may_be_block_instances_and_init_map_keys_inner_nodes(tmp_path):
+    graph = graph_of(tmp_path, """
+        name: blocks
+        inputs: {x: {shape: [4]}}
+        blocks:
+          mlp: {layers: [{id: a, type: Dense, units: 4}]}
+        layers:
+          - {block: mlp, id: body, repeat: 2}
+          - {id: head, type: Dense, units: 2}
+        train:
+          init: {from: elsewhere, map: {body_2.a: body_1.a}}
+          phases:
+            - {epochs: 1, freeze: {until: body}}      # every repeat of the use
+            - {epochs: 1, freeze: {until: body_1}}    # one repeat
+            - {epochs: 1, freeze: {until: body_2.a}}  # a node inside one
+    """)
+    from builder.transfer import frozen_nodes
+
+    assert frozen_nodes(graph, "body") == frozen_nodes(graph, "body_2.a") == {"x", "body_1.a", "body_2.a"}
+    assert frozen_nodes(graph, "body_1") == {"x", "body_1.a"}
+
+
 def test_per_class_and_validation_split_do_not_go_together(tmp_path):
     with pytest.raises(SpecError, match="validation_split does not apply"):
         graph_of(tmp_path, mlp().replace("classes: [0, 1, 2]}", "classes: [0, 1, 2], per_class: 5, "
@@ -292,7 +337,7 @@ def test_augmentation_changes_training_batches_only(tmp_path):
     graph = graph_of(tmp_path, AUGMENTED)
     x = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32")
     y = np.arange(8)
-    pipeline = augmentation(graph.spec.train.augment, 0, Location("x"))
+    pipeline = augmentation(graph.spec.train.augment, 0, lambda i: Location("x"))
     arguments = backends.adapter().augment_training(fit_arguments(x, y, x, y, 8, False, 0), pipeline)
     train_x = np.concatenate([np.asarray(b[0]) for b in arguments["x"]])
     val_x = np.concatenate([np.asarray(b[0]) for b in arguments["validation_data"]])
@@ -320,10 +365,70 @@ def test_builder_augment_draws_a_grid(tmp_path):
     assert result.exit_code == 1 and "no train.augment" in result.output
 
 
-def test_label_mixing_augmentations_are_refused_with_a_located_error(tmp_path):
-    text = AUGMENTED.replace("    - {type: RandomRotation, factor: 0.1}\n", "    - {type: MixUp}\n")
-    with pytest.raises(SpecError, match="MixUp mixes labels"):
+MIXUP = AUGMENTED.replace("    - {type: RandomTranslation, height_factor: 0.1, width_factor: 0.1}\n",
+                          "    - {type: MixUp, alpha: 0.4}\n")   # entry 1, on line 11
+
+
+@pytest.mark.parametrize("change, message, hint", [
+    ("  seed: 0", "MixUp mixes class labels; this run's targets are not class labels. Received: kind='autoencoder'",
+     "MixUp and CutMix train classifiers (kind: supervised)"),
+    ("  loss: mean_squared_error", "MixUp mixes class labels; this run's loss is not a classification loss. "
+     "Received: loss='mean_squared_error'", "use loss: sparse_categorical_crossentropy (integer labels)"),
+    ("  loss: {probabilities: sparse_categorical_crossentropy}",
+     "MixUp mixes the class labels of one output; this run's loss names 1 outputs", None),
+])
+def test_validate_refuses_mixup_where_the_targets_are_no_class_labels(tmp_path, change, message, hint):
+    text = MIXUP.replace("  seed: 0", change + "\n  seed: 0") if "loss" in change else \
+        MIXUP.replace("  data: {", "  kind: autoencoder\n  data: {")
+    spec = write_spec(tmp_path, text)
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    line = 11 if "loss" in change else 12     # `kind:` comes before the entry
+    assert result.exit_code == 1 and result.output.startswith(f"{spec}:{line}:14: error: {message}\n"), result.output
+    assert hint is None or f"  hint: {hint}" in result.output
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{type: MixUp, alpha: 0}", "expected a number > 0. Received: alpha=0"),
+    ("{type: CutMix, factor: 1.5}", "expected a number in [0, 1], or a pair [low, high] with 0 <= low <= high <= 1. "
+                                    "Received: factor=1.5"),
+    ("{type: CutMix, factor: [0.8, 0.2]}", "Received: factor=[0.8, 0.2]"),
+    ("{type: CutMix, alpha: 1.0}", "CutMix has no argument 'alpha'"),   # Keras' CutMix names it factor
+])
+def test_mixing_arguments_are_checked_like_any_layer_argument(tmp_path, entry, message):
+    with pytest.raises(SpecError) as error:
+        graph_of(tmp_path, MIXUP.replace("{type: MixUp, alpha: 0.4}", entry))
+    assert message in error.value.problems[0].message and error.value.problems[0].location.line == 11
+
+
+@pytest.mark.parametrize("change, message", [
+    (("name: digits, image: true}", "name: digits}"),
+     "CutMix pastes boxes between images; this run's inputs are [64]"),
+    (("units: 10, activation: softmax", "units: 4, activation: softmax"),
+     "MixUp mixes class labels; this run's labels run from 0 to 9, and the model's output has 4 classes"),
+    (("  data: {source: builtin, name: digits, image: true}", "  data: {source: numpy, path: scores.npz}"),
+     "MixUp mixes class labels; this run's targets are float32 values of shape [], not class labels"),
+])
+def test_training_refuses_mixing_what_is_no_classifier_data_at_the_entry(tmp_path, change, message):
+    x = np.random.default_rng(0).random((40, 8, 8, 1)).astype("float32")
+    np.savez(tmp_path / "scores.npz", x=x, y=x.mean(axis=(1, 2, 3)))
+    text = MIXUP.replace(*change)
+    if "CutMix" in message:
+        text = text.replace("{type: MixUp, alpha: 0.4}", "{type: CutMix}").replace("image: {shape: [8, 8, 1]}",
+                                                                                  "image: {shape: [64]}") \
+            .replace("  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}\n  - {type: Flatten}\n", "")
+    with pytest.raises(SpecError) as error:
         train_text(tmp_path, text)
+    problem = error.value.problems[0]
+    assert problem.message == message
+    assert (problem.location.line, problem.location.column) == (11 if "CutMix" not in message else 9, 14)
+
+
+def test_builder_augment_draws_mixed_images(tmp_path):
+    spec = write_spec(tmp_path, MIXUP.replace("{type: MixUp, alpha: 0.4}", "{type: CutMix}"))
+    result = CliRunner().invoke(main, ["augment", str(spec), "-o", str(tmp_path / "grid.png"), "-n", "4",
+                                       "--copies", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grid.png").stat().st_size > 5000
 
 
 # --- the experiment ------------------------------------------------------------------------------------------

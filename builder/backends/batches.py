@@ -46,7 +46,7 @@ class ArrayBatches(keras.utils.PyDataset):
             if size:
                 self._bounds.append((start, start + size))
         self.skipped = self.count - sum(stop - start for start, stop in self._bounds)
-        self.augment = None   # builder.augment.Augmentation: applied to the inputs of training batches
+        self.augment = None   # builder.augment.Augmentation: applied to training batches (labels too: MixUp)
 
     def _next_order(self) -> np.ndarray:
         return self._rng.permutation(self.count) if self.shuffle else np.arange(self.count)
@@ -65,11 +65,10 @@ class ArrayBatches(keras.utils.PyDataset):
             return array[rows]
 
         x = keras.tree.map_structure(take, self.x)
+        y = None if self.y is None else keras.tree.map_structure(take, self.y)
         if self.augment is not None:
-            x = self.augment.numpy(x)
-        if self.y is None:
-            return (x,)
-        return x, keras.tree.map_structure(take, self.y)
+            x, y = self.augment.numpy(x, y)
+        return (x,) if y is None else (x, y)
 
     def on_epoch_end(self):
         self._order = self._next_order()

@@ -64,10 +64,11 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
 
 
 def augment_training(arguments: dict, augment) -> dict:
-    """`fit` arguments whose training pipeline maps its inputs through `augment` (Keras preprocessing layers,
-    in training mode); the validation pipeline does not."""
-    def apply(x, *rest):
-        return (augment(x), *rest)
+    """`fit` arguments whose training pipeline maps its batches through `augment` (`builder.augment`: the inputs,
+    and with MixUp or CutMix the labels too); the validation pipeline does not."""
+    def apply(x, y=None):
+        x, y = augment(x, y)
+        return (x,) if y is None else (x, y)
 
     arguments["x"] = arguments["x"].map(apply)   # sequential: a seeded run draws the same augmentations
     return arguments

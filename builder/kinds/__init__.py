@@ -33,6 +33,8 @@ class Plan:
                                           # network, compiled as a dict (GAN kinds; see kinds/stepping.py)
     report: Callable | None = None        # (history) -> extra summary.json entries after training, e.g.
                                           # {"warnings": [...]} (mode collapse, a diverging loss)
+    one_hot: bool = False                 # y and y_val were made one-hot for MixUp/CutMix (`builder.augment`):
+                                          # compiled with the one-hot twins of sparse losses and metrics
 
 
 KINDS = Registry("training kind")
