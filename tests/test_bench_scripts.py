@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,10 @@ from builder.resolve import resolve
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "validate_speed.py"
 
 # Every script that trains specs, run end to end by its --tiny flag, and its report's table header: about
-# 150 s of CPU together (mostly importing TensorFlow and tracing train steps), some 75 s on two idle cores at
-# -n 2; `-m "not bench_script"` leaves them out. The seq2seq one trains a transformer with 6 decoder layers whose
-# tracing alone takes about 35 s of CPU: it runs with `pytest --slow`; test_seq2seq_cases_at_another_size
-# covers its own piece.
+# 160 s of CPU together (mostly importing TensorFlow and tracing train steps), some 80 s on two idle cores
+# at -n 2; search_lenet.py, three builder processes, is the largest (~37 s). `-m "not bench_script"` leaves
+# them out. The seq2seq one trains a transformer with 6 decoder layers whose tracing alone takes about 35 s
+# of CPU: it runs with `pytest --slow`; test_seq2seq_cases_at_another_size covers its own piece.
 TINY_SCRIPTS = {
     "quality/autoencoder_vae.py": "| spec | inputs | code size | model MSE | PCA MSE | model / PCA |",
     "quality/cgan.py": "| judge | accuracy on held-out real digits | requested label assigned",
@@ -117,17 +118,20 @@ def test_collect_puts_every_results_file_on_one_page(tmp_path):
 def test_script_runs_end_to_end_at_its_tiny_size(tmp_path, script, header):
     before = results_files()
     out = tmp_path / "report" / "out.md"
-    # one thread each: toy models gain nothing from more, and xdist already runs one script per core
-    threads = {name: "1" for name in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")}
+    # one thread each: toy models gain nothing from more, and xdist already runs one script per core;
+    # the scripts' temporary run folders land in tmp_path, which pytest cleans
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           **{name: "1" for name in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")}}
     result = subprocess.run([sys.executable, str(BENCH.parent / script), "--tiny", "--output", str(out)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, **threads})
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     report = out.read_text()
     assert header in report and "Machine: " in report
     assert results_files() == before   # --tiny never writes the checked-in figures
 
 
-def test_tiny_sets_defaults_and_keeps_the_results_file(tmp_path):
+def test_tiny_sets_defaults_and_keeps_the_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # where --tiny's report folder goes
     common = bench_module(BENCH.parent / "common.py")
     results = BENCH.parent / "results" / "example.md"
 
@@ -141,7 +145,7 @@ def test_tiny_sets_defaults_and_keeps_the_results_file(tmp_path):
     assert (full.epochs, full.sets, full.output, full.tiny) == (40, [], str(results), False)
     tiny = parser().parse_args(["--tiny"])
     assert (tiny.epochs, tiny.sets) == (1, ["depth=1"]) and Path(tiny.output).name == "example.md"
-    assert Path(tiny.output).parent != results.parent and Path(tiny.output).parent.is_dir()
+    assert Path(tiny.output).parent.parent == tmp_path and Path(tiny.output).parent.is_dir()
     assert parser().parse_args(["--tiny", "--epochs", "3", "--output", "-"]).epochs == 3
     assert "(--epochs 1 --set depth=1)" in " ".join(parser().format_help().split())
     assert common.numbers("0, 1,2") == [0, 1, 2] and common.numbers("") == []
