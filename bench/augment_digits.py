@@ -5,23 +5,20 @@ accuracy is measured on the other 1,497 images of scikit-learn's 8x8 digits. Wit
 and with `RandomRotation(0.05)` (up to 18 degrees), `RandomTranslation(0.1, 0.1)` and
 `RandomZoom(0.1)` applied to the training batches only, each at 30 and at 60 epochs (augmented
 data may need longer), over three seeds. Everything else is specs/lenet.yaml as it is.
-Run: `python bench/augment_digits.py [--seeds 0,1,2] [--epochs 30,60]`; writes bench/results/augment_digits.md.
+Run: `python bench/augment_digits.py [--seeds 0,1,2] [--epochs 30,60]`; writes bench/results/augment_digits.md
+(`--tiny`: a smoke run, seed 0, 1 epoch).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Arguments, numbers, train_text, write_report  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 DATA_LINE = "  data: {source: builtin, name: digits, image: true, validation_split: 0.2}\n"
@@ -41,28 +38,17 @@ def spec_text(seed: int, epochs: int, augment: bool) -> str:
 
 
 def accuracy(text: str, folder: Path, name: str) -> tuple[float, dict]:
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
-    from builder.train import TrainOptions, train
-
-    path = folder / f"{name}.yaml"
-    path.write_text(text)
-    document = load(path)
-    graph = resolve(parse(document), document, {})
-    run = train(graph, path, TrainOptions(out=folder / name, verbose=0, diagram=False))
-    summary = json.loads(run.summary.read_text())
+    summary = train_text(text, folder, name).summary
     return summary["final"]["val_accuracy"], summary
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, ROOT / "bench" / "results" / "augment_digits.md", tiny={"seeds": "0", "epochs": "1"})
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", default="30,60")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "augment_digits.md"))
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    epoch_counts = [int(e) for e in args.epochs.split(",")]
+    seeds = numbers(args.seeds)
+    epoch_counts = numbers(args.epochs)
     started = time.perf_counter()
     results: dict = {}
     samples = None
@@ -92,9 +78,7 @@ def main() -> None:
             lines.append(f"| {epochs} | {'yes' if augment else 'no'} | " + " | ".join(f"{v:.4f}" for v in values)
                          + f" | {statistics.mean(values):.4f} |")
     lines += ["", f"Wall time: {time.perf_counter() - started:.0f} s."]
-    text = "\n".join(lines) + "\n"
-    Path(args.output).write_text(text)
-    print(text, end="")
+    write_report("\n".join(lines) + "\n", args.output)
 
 
 if __name__ == "__main__":

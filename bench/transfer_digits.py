@@ -14,41 +14,23 @@ For each seed, three runs of specs/transfer/ (scikit-learn's 8x8 digits, no down
 
 Each target run is measured on every other image of the digits 5-9 (about 800), its validation data.
 The seed fixes the 20 images per class, the initialisation and the shuffling; all runs of a seed
-share it. Run: `python bench/transfer_digits.py [--seeds 0,1,2]`; writes bench/results/transfer_digits.md.
+share it. Run: `python bench/transfer_digits.py [--seeds 0,1,2]`; writes bench/results/transfer_digits.md
+(`--tiny`: a smoke run, seed 0, every run and phase 1 epoch).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Arguments, numbers, train_text, write_report  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 SPECS = ROOT / "specs" / "transfer"
-
-
-def train_text(text: str, folder: Path, name: str, init: Path | None = None) -> dict:
-    """Train a spec given as text in `folder`; returns its summary.json."""
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
-    from builder.train import TrainOptions, train
-
-    path = folder / f"{name}.yaml"
-    path.write_text(text)
-    document = load(path)
-    graph = resolve(parse(document), document, {})
-    run = train(graph, path, TrainOptions(out=folder / name, verbose=0, diagram=False, init_path=init))
-    return json.loads(run.summary.read_text())
 
 
 def with_seed(text: str, seed: int) -> str:
@@ -61,16 +43,20 @@ def without_init(text: str) -> str:
     return "".join(lines)
 
 
-def one_seed(seed: int, folder: Path) -> dict:
-    source = train_text(with_seed((SPECS / "digits_0to4.yaml").read_text(), seed), folder, f"source{seed}")
+def one_seed(seed: int, folder: Path, epochs: int | None = None) -> dict:
+    """The six runs of a seed; `epochs` (--epochs) sets every run's and phase's, else each spec's own."""
+    def run(text: str, name: str, init: Path | None = None) -> dict:
+        return train_text(text, folder, name, epochs=epochs, init=init).summary
+
+    source = run(with_seed((SPECS / "digits_0to4.yaml").read_text(), seed), f"source{seed}")
     finetune = with_seed((SPECS / "digits_5to9_finetune.yaml").read_text(), seed)
-    transfer = train_text(finetune, folder, f"transfer{seed}", init=folder / f"source{seed}")
-    schedule = train_text(without_init(finetune), folder, f"schedule{seed}")
-    scratch = train_text(with_seed((SPECS / "digits_5to9_scratch.yaml").read_text(), seed), folder, f"scratch{seed}")
+    transfer = run(finetune, f"transfer{seed}", init=folder / f"source{seed}")
+    schedule = run(without_init(finetune), f"schedule{seed}")
+    scratch = run(with_seed((SPECS / "digits_5to9_scratch.yaml").read_text(), seed), f"scratch{seed}")
     phases = finetune[finetune.index("  phases:\n"):finetune.index("  optimizer:")]
     probe = finetune.replace(phases, "  phases:\n    - {epochs: 20, freeze: {until: features}, learning_rate: 1.0e-2}\n")
-    probe_trained = train_text(probe, folder, f"probe{seed}", init=folder / f"source{seed}")
-    probe_random = train_text(without_init(probe), folder, f"probe_random{seed}")
+    probe_trained = run(probe, f"probe{seed}", init=folder / f"source{seed}")
+    probe_random = run(without_init(probe), f"probe_random{seed}")
     return {"seed": seed, "source": source["final"]["val_accuracy"], "transfer": transfer["final"]["val_accuracy"],
             "schedule": schedule["final"]["val_accuracy"], "scratch": scratch["final"]["val_accuracy"],
             "probe": probe_trained["final"]["val_accuracy"], "probe_random": probe_random["final"]["val_accuracy"],
@@ -108,16 +94,14 @@ def report(rows: list[dict], seconds: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, ROOT / "bench" / "results" / "transfer_digits.md", tiny={"seeds": "0", "epochs": 1})
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "transfer_digits.md"))
+    parser.add_argument("--epochs", type=int, default=None, help="every run's and phase's (default: each spec's)")
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [one_seed(int(seed), Path(tmp)) for seed in args.seeds.split(",")]
-    text = report(rows, time.perf_counter() - started)
-    Path(args.output).write_text(text)
-    print(text, end="")
+        rows = [one_seed(seed, Path(tmp), args.epochs) for seed in numbers(args.seeds)]
+    write_report(report(rows, time.perf_counter() - started), args.output)
 
 
 if __name__ == "__main__":

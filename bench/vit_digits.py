@@ -8,56 +8,46 @@ initialisation. Reports the final and best validation accuracy, the
 parameters and the wall time of each run, in-process, one after another.
 
 Run: `python bench/vit_digits.py [--epochs 40] [--seeds 0,1,2]`; writes
-bench/results/vit_digits.md (`--output` elsewhere).
+bench/results/vit_digits.md (`--output` elsewhere; `--tiny`: a smoke run, 1 epoch, seed 0, one encoder block).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Arguments, numbers, train_text, write_report  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 SPECS = {"vit": ROOT / "specs" / "vit.yaml", "lenet": ROOT / "specs" / "lenet.yaml"}
 
 
-def train_once(name: str, seed: int, epochs: int, folder: Path) -> dict:
+def train_once(name: str, seed: int, epochs: int, folder: Path, overrides: dict) -> dict:
     """Train one spec with `train.seed: seed` for `epochs`; its validation accuracies, parameters, wall time."""
-    from builder.cli import load_graph
     from builder.runs import read_history
-    from builder.train import TrainOptions, train
 
     document = yaml.safe_load(SPECS[name].read_text())
     document["train"]["seed"] = seed
-    spec = folder / f"{name}-{seed}.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    start = time.perf_counter()
-    run = train(load_graph(str(spec), {}), spec,
-                TrainOptions(out=folder / f"run-{name}-{seed}", epochs=epochs, verbose=0, diagram=False))
-    wall = time.perf_counter() - start
-    summary = json.loads(run.summary.read_text())
+    trained = train_text(yaml.safe_dump(document, sort_keys=False), folder, f"{name}-{seed}", overrides, epochs)
+    run, summary = trained.run, trained.summary
     accuracies = [float(row["val_accuracy"]) for row in read_history(run.history)]
     import keras
 
     params = keras.models.load_model(run.model).count_params()
-    return {"final": summary["final"]["val_accuracy"], "best": max(accuracies), "params": params, "wall": wall,
-            "epochs": summary["epochs"], "samples": summary["samples"]}
+    return {"final": summary["final"]["val_accuracy"], "best": max(accuracies), "params": params,
+            "wall": trained.seconds, "epochs": summary["epochs"], "samples": summary["samples"]}
 
 
-def report(results: dict, epochs: int, seeds: list[int]) -> str:
+def report(results: dict, epochs: int, seeds: list[int], sets: list[str]) -> str:
     samples = next(iter(results.values()))[0]["samples"]
     lines = ["# A small ViT against LeNet-5 on 8x8 digits", "",
-             f"`python bench/vit_digits.py --epochs {epochs} --seeds {','.join(map(str, seeds))}`: "
+             f"`python bench/vit_digits.py --epochs {epochs} --seeds {','.join(map(str, seeds))}"
+             f"{''.join(' --set ' + s for s in sets)}`: "
              f"specs/vit.yaml and specs/lenet.yaml at their defaults (their own optimizers and batch sizes), "
              f"{epochs} epochs each, the same split of scikit-learn's 1,797 digits per seed "
              f"({samples['train']:,} training, {samples['validation']:,} validation images; `train.seed` fixes both "
@@ -80,22 +70,24 @@ def report(results: dict, epochs: int, seeds: list[int]) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, ROOT / "bench" / "results" / "vit_digits.md",
+                       tiny={"epochs": 1, "seeds": "0", "sets": ["depth=1"]})
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "vit_digits.md")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of specs/vit.yaml")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = numbers(args.seeds)
+    from builder.cli import parse_overrides
+
+    overrides = {"vit": parse_overrides(tuple(args.sets)), "lenet": {}}
     results: dict[str, list] = {name: [] for name in SPECS}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             for name in SPECS:
-                results[name].append(train_once(name, seed, args.epochs, Path(tmp)))
+                results[name].append(train_once(name, seed, args.epochs, Path(tmp), overrides[name]))
                 print(name, seed, results[name][-1], file=sys.stderr, flush=True)
-    text = report(results, args.epochs, seeds)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text, end="")
+    write_report(report(results, args.epochs, seeds, args.sets), args.output)
 
 
 if __name__ == "__main__":

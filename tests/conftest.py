@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 BACKENDS = ("tensorflow", "jax", "torch")
 EVERY_BACKEND = {"test_layers.py", "test_train.py"}   # modules that also run on jax and torch
 
@@ -21,6 +23,7 @@ def pytest_addoption(parser):
     parser.addoption("--backend", choices=BACKENDS, default=None,
                      help="Keras backend for this run (sets KERAS_BACKEND); on jax and torch only the "
                           "backend-sensitive test modules run.")
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (skipped by default)")
 
 
 def pytest_configure(config):
@@ -31,6 +34,9 @@ def pytest_configure(config):
         # tests run many small programs once: XLA's CPU compiler at -O0 halves the JAX run's CPU time
         os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
     config.addinivalue_line("markers", "tensorflow_only: runs on the TensorFlow backend only")
+    config.addinivalue_line("markers", "slow: too slow for the default suite; runs with --slow")
+    config.addinivalue_line("markers", "bench_script: runs a benchmark script end to end at its --tiny size, "
+                                       "in a subprocess (deselect with -m 'not bench_script')")
 
 
 def test_backend() -> str:
@@ -45,6 +51,11 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--slow"):
+        skip = pytest.mark.skip(reason="slow: run with --slow")
+        for item in items:
+            if item.get_closest_marker("slow"):
+                item.add_marker(skip)
     backend = test_backend()
     if backend == "tensorflow":
         return

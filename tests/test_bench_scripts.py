@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from builder.load import load_text
 from builder.parse import parse
@@ -13,13 +17,37 @@ from builder.resolve import resolve
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "validate_speed.py"
 
+# Every script that trains specs, run end to end by its --tiny flag, and its report's table header: about
+# 160 s of CPU together (mostly importing TensorFlow and tracing train steps), some 80 s on two idle cores
+# at -n 2; search_lenet.py, three builder processes, is the largest (~37 s). `-m "not bench_script"` leaves
+# them out. The seq2seq one trains a transformer with 6 decoder layers whose tracing alone takes about 35 s
+# of CPU: it runs with `pytest --slow`; test_seq2seq_cases_at_another_size covers its own piece.
+TINY_SCRIPTS = {
+    "quality/autoencoder_vae.py": "| spec | inputs | code size | model MSE | PCA MSE | model / PCA |",
+    "quality/cgan.py": "| judge | accuracy on held-out real digits | requested label assigned",
+    "quality/diffusion.py": "| measure | value |\n|---|---|\n| samples generated | 16 (ddim, 5 steps) |",
+    "quality/language_model.py": "| measure | value |\n|---|---|\n| **validation loss (model)** |",
+    "quality/seq2seq.py": "| model and task | exact match, greedy | exact match, beam 4 |",
+    "vit_digits.py": "| spec | parameters | seed | val accuracy (last epoch) |",
+    "search_lenet.py": "| step | wall time | val_accuracy |",
+    "augment_digits.py": "| epochs | augmentation | seed 0 | mean |",
+    "transfer_digits.py": "| seed | source (0-4) | transfer | same schedule, no init | scratch |",
+}
+SLOW_SCRIPTS = {"quality/seq2seq.py"}
 
-def bench_module():
-    spec = importlib.util.spec_from_file_location("validate_speed", BENCH)
+
+def bench_module(path: Path = BENCH):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def results_files() -> dict:
+    """The checked-in results files and when each was last written."""
+    folders = [BENCH.parent / "results", BENCH.parent / "quality" / "results"]
+    return {path: path.stat().st_mtime_ns for folder in folders for path in folder.iterdir()}
 
 
 def test_generated_specs_are_valid_and_the_size_they_claim():
@@ -81,3 +109,58 @@ def test_collect_puts_every_results_file_on_one_page(tmp_path):
     page = collect.page(files, tmp_path)
     assert page.index("## Start-up") < page.index("## Training") < page.index("## Diffusion")
     assert "### detail" in page and "![samples](quality/results/diffusion.png)" in page
+
+
+@pytest.mark.bench_script
+@pytest.mark.parametrize("script, header", [
+    pytest.param(script, header, id=script, marks=[pytest.mark.slow] if script in SLOW_SCRIPTS else [])
+    for script, header in TINY_SCRIPTS.items()])
+def test_script_runs_end_to_end_at_its_tiny_size(tmp_path, script, header):
+    before = results_files()
+    out = tmp_path / "report" / "out.md"
+    # one thread each: toy models gain nothing from more, and xdist already runs one script per core;
+    # the scripts' temporary run folders land in tmp_path, which pytest cleans
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           **{name: "1" for name in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")}}
+    result = subprocess.run([sys.executable, str(BENCH.parent / script), "--tiny", "--output", str(out)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = out.read_text()
+    assert header in report and "Machine: " in report
+    assert results_files() == before   # --tiny never writes the checked-in figures
+
+
+def test_tiny_sets_defaults_and_keeps_the_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # where --tiny's report folder goes
+    common = bench_module(BENCH.parent / "common.py")
+    results = BENCH.parent / "results" / "example.md"
+
+    def parser():
+        arguments = common.Arguments("Example.\n", results, tiny={"epochs": 1, "sets": ["depth=1"]})
+        arguments.add_argument("--epochs", type=int, default=40)
+        arguments.add_argument("--set", dest="sets", action="append", default=[])
+        return arguments
+
+    full = parser().parse_args([])
+    assert (full.epochs, full.sets, full.output, full.tiny) == (40, [], str(results), False)
+    tiny = parser().parse_args(["--tiny"])
+    assert (tiny.epochs, tiny.sets) == (1, ["depth=1"]) and Path(tiny.output).name == "example.md"
+    assert Path(tiny.output).parent.parent == tmp_path and Path(tiny.output).parent.is_dir()
+    assert parser().parse_args(["--tiny", "--epochs", "3", "--output", "-"]).epochs == 3
+    assert "(--epochs 1 --set depth=1)" in " ".join(parser().format_help().split())
+    assert common.numbers("0, 1,2") == [0, 1, 2] and common.numbers("") == []
+    common.write_report("# Report\n", tmp_path / "deep" / "report.md", echo=False)
+    assert (tmp_path / "deep" / "report.md").read_text() == "# Report\n"
+
+
+def test_seq2seq_cases_at_another_size(tmp_path):
+    from builder.cli import load_graph
+
+    seq2seq = bench_module(BENCH.parent / "quality" / "seq2seq.py")
+    assert seq2seq.spec_file("transformer.yaml", None, tmp_path) == seq2seq.ROOT / "specs" / "transformer.yaml"
+    for i, (_, name, overrides, data, _) in enumerate(seq2seq.CASES):
+        (tmp_path / str(i)).mkdir()
+        data_spec = load_graph(str(seq2seq.spec_file(name, data, tmp_path / str(i), 300)), overrides).spec.train.data
+        assert data_spec.samples == 300 and data_spec.source == "synthetic"
+        if data is not None:
+            assert data_spec.task == "add"

@@ -15,50 +15,40 @@ below PCA's on the same noisy inputs. The other rows (the denoising autoencoder 
 VAE at other latent sizes) are shown for information.
 
     .venv/bin/python bench/quality/autoencoder_vae.py                  # the full run (minutes)
-    .venv/bin/python bench/quality/autoencoder_vae.py --epochs 2 --output -   # a smoke run
+    .venv/bin/python bench/quality/autoencoder_vae.py --tiny             # a smoke run (1 epoch)
 
 Prints a markdown table and writes it to bench/quality/results/autoencoder_vae.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ROOT, Arguments, numbers, pixels, train_spec, write_report  # noqa: E402
+
 RESULTS = ROOT / "bench" / "quality" / "results" / "autoencoder_vae.md"
 NOISE = 0.2
 
 
 def train_run(spec: Path, overrides: dict, epochs: int | None, folder: Path):
-    from builder.cli import load_graph
-    from builder.runs import RunFolder
-    from builder.train import TrainOptions, load_run_models, run_data, train
+    from builder.train import load_run_models, run_data
 
-    graph = load_graph(str(spec), overrides)
-    started = time.perf_counter()
-    run = train(graph, spec, TrainOptions(out=folder, epochs=epochs, overrides=overrides, verbose=0, diagram=False))
-    seconds = time.perf_counter() - started
-    _, data = run_data(RunFolder(run.path))
-    summary = json.loads(run.summary.read_text())
-    return load_run_models(run), data, summary, seconds
+    trained = train_spec(spec, folder, overrides, epochs)
+    _, data = run_data(trained.run)
+    return load_run_models(trained.run), data, trained.summary, trained.seconds
 
 
 def pca_error(x_train, x_val, components: int, noisy_val=None) -> float:
     import numpy as np
     from sklearn.decomposition import PCA
 
-    flat = lambda a: a.reshape(len(a), -1)
-    pca = PCA(components, random_state=0).fit(flat(x_train))
-    source = flat(x_val if noisy_val is None else noisy_val)
+    pca = PCA(components, random_state=0).fit(pixels(x_train))
+    source = pixels(x_val if noisy_val is None else noisy_val)
     rebuilt = pca.inverse_transform(pca.transform(source))
-    return float(np.mean((rebuilt - flat(x_val)) ** 2))
+    return float(np.mean((rebuilt - pixels(x_val)) ** 2))
 
 
 def mse(a, b) -> float:
@@ -68,11 +58,10 @@ def mse(a, b) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, RESULTS, tiny={"epochs": 1, "vae_latents": ""})
     parser.add_argument("--epochs", type=int, default=None, help="default: each spec's")
     parser.add_argument("--vae-latents", default="2,20", help="extra VAE latent sizes besides the spec's "
                         "(comma-separated; empty for none)")
-    parser.add_argument("--output", default=str(RESULTS), help="markdown file, or - for none")
     args = parser.parse_args()
 
     import numpy as np
@@ -105,7 +94,7 @@ def main() -> int:
                      pca_error(data.x_train, data.x_val, code, noisy), summary["epochs"], seconds, True))
 
         # the VAE, at the spec's latent size and others
-        latents = [None] + [int(v) for v in args.vae_latents.split(",") if v.strip()]
+        latents = [None] + numbers(args.vae_latents)
         for latent in latents:
             overrides = {} if latent is None else {"latent": latent}
             models, data, summary, seconds = train_run(specs / "vae.yaml", overrides, args.epochs,
@@ -143,12 +132,8 @@ def main() -> int:
     from machine import machine_line
 
     lines += ["", machine_line(), ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
-    return 0 if met else 1
+    write_report("\n".join(lines), args.output)
+    return 0 if met or args.tiny else 1   # a smoke run's figures are not a verdict
 
 
 if __name__ == "__main__":

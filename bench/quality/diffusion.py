@@ -14,41 +14,37 @@ less regularisation it becomes sure of noise too.) The script prints these refer
 Target: the classifier's highest probability is over 0.9 for at least 70% of the samples.
 
     .venv/bin/python bench/quality/diffusion.py                 # the full run (minutes)
-    .venv/bin/python bench/quality/diffusion.py --epochs 5 --samples 16 --output -   # a smoke run
+    .venv/bin/python bench/quality/diffusion.py --tiny          # a smoke run (1 epoch, a small U-Net, DDIM)
 
 Prints a markdown table and writes it to bench/quality/results/diffusion.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
-import os
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ROOT, Arguments, footer, pixels, train_spec, write_report  # noqa: E402
+
 RESULTS = ROOT / "bench" / "quality" / "results" / "diffusion.md"
 TARGET_CONFIDENT, THRESHOLD = 0.70, 0.9
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, RESULTS, tiny={"epochs": 1, "samples": 16, "sets": ["filters=8", "time_dim=16"],
+                                               "sampler": "ddim", "steps": 5})
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
     parser.add_argument("--steps", type=int, default=50, help="sampling steps with --sampler ddim")
-    parser.add_argument("--output", default=str(RESULTS), help="markdown file, or - for none")
     parser.add_argument("--run", default=None, help="the run folder (default: a temporary one)")
     args = parser.parse_args()
-    from machine import machine_line
 
     import numpy as np
     from sklearn.datasets import load_digits
@@ -58,20 +54,16 @@ def main() -> int:
     from builder.cli import load_graph, parse_overrides
     from builder.generate import generate
     from builder.runs import RunFolder
-    from builder.train import TrainOptions, train
 
     spec = ROOT / "specs" / "ddpm.yaml"
     overrides = parse_overrides(tuple(args.sets))
     graph = load_graph(str(spec), overrides)
-    train_spec = graph.spec.train
-    epochs = args.epochs or train_spec.epochs
+    settings = graph.spec.train
+    epochs = args.epochs or settings.epochs
     folder = Path(args.run) if args.run else Path(tempfile.mkdtemp(prefix="bench-diffusion-")) / "run"
 
-    start, cpu = time.perf_counter(), time.process_time()
-    run = train(graph, spec, TrainOptions(out=folder, epochs=epochs, overrides=overrides, verbose=0, diagram=False))
-    train_seconds = time.perf_counter() - start
-    train_cpu = time.process_time() - cpu
-    summary = json.loads(run.summary.read_text())
+    trained = train_spec(spec, folder, overrides, epochs, graph=graph)
+    run, summary, train_seconds, train_cpu = trained.run, trained.summary, trained.seconds, trained.cpu
     history = [row for row in __import__("csv").DictReader(run.history.open())]
     first_loss, last_loss = float(history[0]["loss"]), float(history[-1]["loss"])
 
@@ -97,14 +89,14 @@ def main() -> int:
     rng = np.random.default_rng(0)
     real_confident, noise_confident = sure(x_test), sure(rng.random((500, 64)))
     pairs_confident = sure(np.clip(0.5 * x_test + 0.5 * x_test[rng.permutation(len(x_test))], 0, 1))
-    probabilities = classifier.predict_proba(samples.reshape(len(samples), -1))
+    probabilities = classifier.predict_proba(pixels(samples))
     confident = float((probabilities.max(axis=1) > THRESHOLD).mean())
     classes = np.bincount(probabilities[probabilities.max(axis=1) > THRESHOLD].argmax(axis=1), minlength=10)
     passed = confident >= TARGET_CONFIDENT
 
     rows = [
         ("samples generated", f"{len(samples)} ({args.sampler}, "
-                              f"{args.steps if args.sampler == 'ddim' else train_spec.diffusion.steps} steps)"),
+                              f"{args.steps if args.sampler == 'ddim' else settings.diffusion.steps} steps)"),
         ("**confident samples (max p > 0.9)**", f"**{confident:.1%}** (target >= {TARGET_CONFIDENT:.0%}: "
                                                 f"{'met' if passed else 'missed'})"),
         ("reference: confident on real test digits", f"{real_confident:.1%}"),
@@ -124,7 +116,7 @@ def main() -> int:
         "# Diffusion (DDPM) on 8x8 digits",
         "",
         f"specs/ddpm.yaml{''.join(' --set ' + s for s in args.sets)} trained with `kind: diffusion` "
-        f"({train_spec.diffusion.schedule} schedule, {train_spec.diffusion.steps} steps) on scikit-learn's digits "
+        f"({settings.diffusion.schedule} schedule, {settings.diffusion.steps} steps) on scikit-learn's digits "
         f"(90% of 1,797 images); samples drawn from pure noise by builder's {args.sampler.upper()} sampler. An "
         f"SVC (RBF kernel, Platt/pairwise-coupled probabilities) trained on 75% of the real digits (64 pixels) "
         f"classifies each sample; a sample counts as confident when its highest class probability is over "
@@ -134,18 +126,14 @@ def main() -> int:
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        f"{machine_line()} Device: {summary['device']}; {time.strftime('%Y-%m-%d')}. Load average at the end "
-        f"(1 minute): {os.getloadavg()[0]:.1f}; on a machine shared with other jobs the wall times grow, the CPU "
-        f"times (all threads of this process) much less.",
+        footer(summary["device"]),
         "",
     ])
     print(text)
     print(f"samples: {folder.parent / 'samples.png'}")
     if args.output != "-":
         picture = Path(args.output).with_suffix(".png")
-        text += f"\n64 more samples (seed 1): ![samples]({picture.name})\n"
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        write_report(text + f"\n64 more samples (seed 1): ![samples]({picture.name})\n", args.output, echo=False)
         shutil.copyfile(folder.parent / "samples.png", picture)
     return 0   # a missed target shows in the table; the other benchmarks still run
 

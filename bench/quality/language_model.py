@@ -15,28 +15,26 @@ Then samples text with builder's sampler (temperature 0.8, prompt "The ") and pr
 Target: validation loss clearly below the unigram baseline (here: at most 75% of it).
 
     .venv/bin/python bench/quality/language_model.py                    # the full run (minutes)
-    .venv/bin/python bench/quality/language_model.py --epochs 1 --output -   # a smoke run
+    .venv/bin/python bench/quality/language_model.py --tiny             # a smoke run (1 epoch, 1 small layer)
 
 Prints a markdown table and the samples, and writes them to bench/quality/results/language_model.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ROOT, Arguments, footer, train_spec, write_report  # noqa: E402
+
 RESULTS = ROOT / "bench" / "quality" / "results" / "language_model.md"
 TARGET_RATIO = 0.75
 SIZE = ["vocab=128", "context=128", "embed_dim=128", "heads=4", "ff_dim=512", "layers=3", "dropout=0.0"]
+TINY = ["vocab=128", "context=128", "embed_dim=16", "heads=2", "ff_dim=32", "layers=1", "dropout=0.0"]
 
 
 def baselines(train, held_out, vocabulary_size: int) -> tuple[float, float]:
@@ -54,20 +52,19 @@ def baselines(train, held_out, vocabulary_size: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, RESULTS, tiny={"epochs": 1, "sets": TINY, "length": 20})
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--set", dest="sets", action="append", default=None, metavar="NAME=VALUE",
                         help=f"spec parameters (default: {' '.join(SIZE)})")
-    parser.add_argument("--output", default=str(RESULTS), help="markdown file, or - for none")
+    parser.add_argument("--length", type=int, default=300, help="characters per sample")
     parser.add_argument("--run", default=None, help="the run folder (default: a temporary one)")
     args = parser.parse_args()
-    from machine import machine_line
     sets = args.sets or SIZE
 
     from builder.cli import load_graph, parse_overrides
     from builder.generate import generate
     from builder.runs import read_history
-    from builder.train import TrainOptions, read_transform, run_data, train
+    from builder.train import read_transform, run_data
 
     spec = ROOT / "specs" / "gpt.yaml"
     overrides = parse_overrides(tuple(sets))
@@ -75,11 +72,8 @@ def main() -> int:
     epochs = args.epochs or graph.spec.train.epochs
     folder = Path(args.run) if args.run else Path(tempfile.mkdtemp(prefix="bench-lm-")) / "run"
 
-    start, cpu = time.perf_counter(), time.process_time()
-    run = train(graph, spec, TrainOptions(out=folder, epochs=epochs, overrides=overrides, verbose=0, diagram=False))
-    seconds = time.perf_counter() - start
-    train_cpu = time.process_time() - cpu
-    summary = json.loads(run.summary.read_text())
+    trained = train_spec(spec, folder, overrides, epochs, graph=graph)
+    run, summary, seconds, train_cpu = trained.run, trained.summary, trained.seconds, trained.cpu
     history = read_history(run.history)
     vocabulary = read_transform(run)["vocabulary"]
     _, data = run_data(run)
@@ -89,7 +83,7 @@ def main() -> int:
 
     out = folder.parent / "samples.txt"
     start = time.perf_counter()
-    generate(run, 3, out, seed=0, options={"temperature": 0.8, "prompt": "The ", "length": 300})
+    generate(run, 3, out, seed=0, options={"temperature": 0.8, "prompt": "The ", "length": args.length})
     sample_seconds = time.perf_counter() - start
     samples = out.read_text()
 
@@ -108,7 +102,7 @@ def main() -> int:
         ("epochs, batch size", f"{len(history)}, {summary['batch_size']}"),
         ("parameters", f"{summary['parameters']:,}"),
         ("training time", f"{seconds:.0f} s wall, {train_cpu:.0f} s CPU (all threads)"),
-        ("sampling time", f"{sample_seconds:.0f} s (3 x 300 characters)"),
+        ("sampling time", f"{sample_seconds:.0f} s (3 x {args.length} characters)"),
     ]
     text = "\n".join([
         "# Language model: character-level GPT on Python's documentation",
@@ -121,22 +115,17 @@ def main() -> int:
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        "Samples (builder's sampler, as `builder generate RUN -n 3 --option temperature=0.8 --option length=300` "
-        "with the prompt \"The \"):",
+        "Samples (builder's sampler, as `builder generate RUN -n 3 --option temperature=0.8 --option "
+        f"length={args.length}` with the prompt \"The \"):",
         "",
         "```text",
         samples.rstrip(),
         "```",
         "",
-        f"{machine_line()} Device: {summary['device']}; {time.strftime('%Y-%m-%d')}. Load average at the end "
-        f"(1 minute): {os.getloadavg()[0]:.1f}; on a machine shared with other jobs the wall times grow, the CPU "
-        f"times (all threads of this process) much less.",
+        footer(summary["device"]),
         "",
     ])
-    print(text)
-    if args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    write_report(text, args.output)
     return 0   # a missed target shows in the table; the other benchmarks still run
 
 

@@ -17,24 +17,22 @@ higher) and addition for 15.
 Target: at least 95% exact match on held-out pairs, for every row.
 
     .venv/bin/python bench/quality/seq2seq.py                         # the full run (minutes)
-    .venv/bin/python bench/quality/seq2seq.py --epochs 1 --output -   # a smoke run
+    .venv/bin/python bench/quality/seq2seq.py --tiny                  # a smoke run (1 epoch, 300 pairs)
 
 Prints a markdown table and writes it to bench/quality/results/seq2seq.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ROOT, Arguments, footer, train_spec, write_report  # noqa: E402
+
 RESULTS = ROOT / "bench" / "quality" / "results" / "seq2seq.md"
 TARGET = 0.95
 
@@ -51,14 +49,15 @@ CASES = [
 ]
 
 
-def spec_file(name: str, data: str | None, folder: Path) -> Path:
-    """The library spec, or a copy of it with another `train.data` line."""
+def spec_file(name: str, data: str | None, folder: Path, samples: int | None = None) -> Path:
+    """The library spec, or a copy of it with another `train.data` line, or another count of pairs in it."""
     path = ROOT / "specs" / name
-    if data is None:
+    if data is None and samples is None:
         return path
     lines = path.read_text().splitlines()
     index = next(i for i, line in enumerate(lines) if line.startswith("  data: "))
-    lines[index] = f"  data: {data}"
+    line = lines[index] if data is None else f"  data: {data}"
+    lines[index] = line if samples is None else re.sub(r"samples: \d+", f"samples: {samples}", line)
     copy = folder / name
     copy.write_text("\n".join(lines) + "\n")
     return copy
@@ -69,18 +68,14 @@ def measure(label, name, overrides, data, epochs, args, folder: Path):
 
     from builder.cli import load_graph
     from builder.kinds.seq2seq import beam_decode, greedy_decode
-    from builder.train import TrainOptions, load_run_model, read_transform, run_data, train
+    from builder.train import load_run_model, read_transform, run_data
 
     folder.mkdir(parents=True, exist_ok=True)
-    spec = spec_file(name, data, folder)
+    spec = spec_file(name, data, folder, args.samples)
     graph = load_graph(str(spec), overrides)
     epochs = args.epochs or epochs or graph.spec.train.epochs
-    start, cpu = time.perf_counter(), time.process_time()
-    run = train(graph, spec, TrainOptions(out=folder / "run", epochs=epochs, overrides=overrides, verbose=0,
-                                          diagram=False))
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    summary = json.loads(run.summary.read_text())
+    trained = train_spec(spec, folder / "run", overrides, epochs, graph=graph)
+    run, summary, seconds, cpu = trained.run, trained.summary, trained.seconds, trained.cpu
     model = load_run_model(run)
     settings = read_transform(run)["seq2seq"]
     _, held_out = run_data(run)
@@ -105,11 +100,11 @@ def measure(label, name, overrides, data, epochs, args, folder: Path):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Arguments(__doc__, RESULTS, tiny={"epochs": 1, "samples": 300})
     parser.add_argument("--epochs", type=int, default=None, help="every case (default: each case's own)")
-    parser.add_argument("--output", default=str(RESULTS), help="markdown file, or - for none")
+    parser.add_argument("--samples", type=int, default=None, help="pairs generated for every case, held-out ones "
+                        "included (default: each case's own)")
     args = parser.parse_args()
-    from machine import machine_line
 
     root = Path(tempfile.mkdtemp(prefix="bench-seq2seq-"))
     results = [measure(*case, args, root / str(i)) for i, case in enumerate(CASES)]
@@ -134,15 +129,10 @@ def main() -> int:
         "",
         f"Target {'met' if met else 'missed'}.",
         "",
-        f"{machine_line()} Device: {results[0]['device']}; {time.strftime('%Y-%m-%d')}. Load average at the end "
-        f"(1 minute): {os.getloadavg()[0]:.1f}; on a machine shared with other jobs the wall times grow, the CPU "
-        f"times (all threads of this process) much less.",
+        footer(results[0]["device"]),
         "",
     ])
-    print(text)
-    if args.output != "-":
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    write_report(text, args.output)
     return 0   # a missed target shows in the table; the other benchmarks still run
 
 
