@@ -604,7 +604,9 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             # keep the backup between phases (a resume picks the phase up); the last phase deletes it
             backup = ThrottledBackup(str(run.backup), double_checkpoint=True, delete_checkpoint=phase is phases[-1])
             with distributed.scope(), warnings.catch_warnings():
-                if first is not None:   # the backup of the phase before holds that phase's optimizer: not loaded
+                # a backup from the phase before (this run's, or a resume's taken at the boundary) holds that
+                # phase's optimizer, which this phase does not load
+                if first is not None or done == phase.start:
                     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
                 # the history row before the backup: a kill between the two leaves a row that resume drops,
                 # never a missing row
