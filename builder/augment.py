@@ -24,7 +24,7 @@ copies (`draw_grid`).
 
 Public entry points: `augmentation(nodes, seed, locate)` -> `Augmentation`, `class_targets(...)`,
 `label_mixer(nodes)`, `draw_grid(...)`. Importing this module imports neither Keras nor NumPy
-(`builder.parse` reads `LABEL_MIXING`).
+(`builder.parse` reads `MIXING`).
 """
 
 from __future__ import annotations
@@ -173,7 +173,6 @@ def _blend(array, weight, pairing):
 
 
 MIXING = {"MixUp": MixUp, "CutMix": CutMix}   # train.augment types that mix labels, and what mixes them
-LABEL_MIXING = tuple(MIXING)
 # the losses a run that mixes labels may name: both train on the one-hot targets as categorical cross-entropy
 CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 

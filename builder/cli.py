@@ -460,34 +460,16 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
     try:
         import_keras()
-        from builder import augment as augmenting
         from builder import train as training
         from builder.runs import RunFolder
 
-        folder = RunFolder.open(run)
-        graph, data = training.run_data(folder, Path(data_path) if data_path else None)
-        model = training.load_run_model(folder)
-        x, y = (data.x_val, data.y_val) if data_path is None and data.x_val is not None else (data.x_train,
-                                                                                              data.y_train)
-        if (graph.spec.train and graph.spec.train.kind == "autoencoder"):
-            y = x
-        if graph.spec.train and graph.spec.train.kind in ("seq2seq", "language-model", "diffusion"):
-            from builder.kinds import KINDS   # these kinds make their own (inputs, targets) from the data
-
-            plan = KINDS[graph.spec.train.kind](graph, {graph.main: model}, data)
-            model, x, y = plan.model, plan.x_val, plan.y_val
-            if x is None or data_path is not None:
-                x, y = plan.x, plan.y
-        mixer = augmenting.label_mixer(graph.spec.train.augment if graph.spec.train else None)
-        if mixer:   # the run trained and validated on one-hot labels, and its model is compiled for them
-            y = augmenting.class_targets(model, y, Location(str(folder.spec)), mixer)
-        results = model.evaluate(x, y, verbose=0, return_dict=True)
+        samples, results = training.evaluate_run(RunFolder.open(run), Path(data_path) if data_path else None)
     except SpecError as error:
         fail(error)
     if fmt == "json":
         click.echo(json.dumps({k: float(v) for k, v in results.items()}, indent=2))
     else:
-        click.echo(f"{training.sample_count(x)} samples")
+        click.echo(f"{samples} samples")
         for key, value in results.items():
             click.echo(f"{key}: {float(value):.4f}")
 

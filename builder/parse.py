@@ -20,7 +20,7 @@ from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origi
 from pydantic import BaseModel, Tag, ValidationError
 
 from builder import argtypes, spec as spec_models
-from builder.augment import CLASS_LOSSES, LABEL_MIXING
+from builder.augment import CLASS_LOSSES, MIXING
 from builder.catalog import LayerInfo, catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
 from builder.load import Document
@@ -373,7 +373,7 @@ def _augment_problems(document: Document) -> list[Problem]:
                 problems.append(Problem(document.locate(path + (key,), key=True),
                                         f"an augmentation layer applies to the model's input in order; it takes "
                                         f"no {show(key)}"))
-        if node["type"] in LABEL_MIXING:
+        if node["type"] in MIXING:
             problems.extend(_mixing_problems(document, node["type"], path, train))
     return problems
 

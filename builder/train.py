@@ -847,6 +847,33 @@ def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Data
     return graph, data
 
 
+def evaluate_run(run: RunFolder, data_path: Path | None = None) -> tuple[int, dict]:
+    """A run's model on its validation data (or on `data_path`): (samples, metrics by name).
+
+    The inputs and targets are the ones training scored: the input itself for an autoencoder, what
+    the kind makes of the data for seq2seq, language-model and diffusion, and one-hot labels for a
+    run whose labels MixUp or CutMix mixed (its model is compiled for them).
+    """
+    from builder import augment as augmenting
+
+    graph, data = run_data(run, data_path)
+    model = load_run_model(run)
+    train_spec = graph.spec.train or TrainSpec()
+    held_out = data_path is None and data.x_val is not None
+    x, y = (data.x_val, data.y_val) if held_out else (data.x_train, data.y_train)
+    if train_spec.kind == "autoencoder":
+        y = x
+    if train_spec.kind in ("seq2seq", "language-model", "diffusion"):   # they make their own (inputs, targets)
+        plan = KINDS[train_spec.kind](graph, {graph.main: model}, data)
+        model, x, y = plan.model, plan.x_val, plan.y_val
+        if x is None or data_path is not None:
+            x, y = plan.x, plan.y
+    mixer = augmenting.label_mixer(train_spec.augment)
+    if mixer:
+        y = augmenting.class_targets(model, y, Location(str(run.spec)), mixer)
+    return sample_count(x), model.evaluate(x, y, verbose=0, return_dict=True)
+
+
 def read_transform(run: RunFolder) -> dict:
     path = run.path / "data.json"
     return json.loads(path.read_text()) if path.exists() else {}
