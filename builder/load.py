@@ -354,6 +354,11 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: Limits = DEFAULT_
         mark = exc.problem_mark or exc.context_mark
         loc = _end_clamped(source, file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        if "maximum nesting depth" in message:
+            # PyYAML >= 6.0.3 stops flow nesting at its own depth (1,000) while scanning ahead, before our
+            # streaming check sees the events; it is the same limit, so it gets the same name.
+            raise SpecError.single(loc, f"the spec nests deeper than {limits.max_depth} levels (limit max_depth)") \
+                from None
         if exc.context_mark and exc.problem_mark and exc.context_mark.line < exc.problem_mark.line:
             message += f" (it began at line {exc.context_mark.line + 1})"  # e.g. where a `{` was left open
         raise SpecError([Problem(loc, f"invalid YAML: {message}")]) from None
