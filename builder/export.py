@@ -84,7 +84,7 @@ FORMATS: dict[str, Format] = {
                      "ai_edge_litert.interpreter.Interpreter(model_path=PATH)"),
     "openvino": Format("openvino", "openvino/model.xml", ".xml",
                        {b: Converter(("openvino",), OPENVINO) for b in EVERY_BACKEND},
-                       "openvino.Core().compile_model(PATH)(x)"),
+                       "openvino.Core().compile_model(PATH, \"CPU\", {\"INFERENCE_PRECISION_HINT\": \"f32\"})(x)"),
 }
 
 
