@@ -1,6 +1,6 @@
 """The layer catalogue: what layer types a spec may name, and their arguments.
 
-Read from `schemas/keras_layers.json` (written by `builder catalogue`, see
+Read from the packaged `builder/resources/keras_layers.json` (written by `builder catalogue`, see
 `builder.catalog_gen`), so that validation knows every Keras constructor
 signature without importing Keras.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from pathlib import Path
-
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "schemas" / "keras_layers.json"
+from builder import resources
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,6 @@ class Catalog:
 
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    data = json.loads(CATALOG_PATH.read_text())
+    data = json.loads(resources.read_text(resources.CATALOGUE))
     return Catalog(keras_version=data["keras_version"], layers=data["layers"], aliases=data["aliases"],
                    excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"])

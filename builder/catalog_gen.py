@@ -1,4 +1,4 @@
-"""Generates `schemas/keras_layers.json`, the catalogue of layer types a spec may name.
+"""Generates `builder/resources/keras_layers.json`, the catalogue of layer types a spec may name.
 
 Validation must not import Keras (it would cost seconds), yet it must check
 layer arguments against the real constructor signatures. So this module, the
@@ -15,7 +15,9 @@ import json
 import math
 from pathlib import Path
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "schemas" / "keras_layers.json"
+from builder import resources
+
+CATALOG_PATH = resources.source_path(resources.CATALOGUE)
 
 # Classes that are not graph nodes, or that would run or load code a spec must
 # not be able to name. The reason is shown to a user who asks for them.

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from builder import __version__
+from builder.api import load_graph   # the Python API's front door: the CLI and scripts load specs alike
 from builder.backend import BackendError, choose, import_keras
 from builder.errors import Location, Problem, SpecError
 
@@ -31,14 +32,6 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
     return overrides
 
 
-def load_graph(path: str, overrides: dict):
-    """load -> parse -> resolve one spec file."""
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
-
-    document = load(path)
-    return resolve(parse(document), document, overrides)
 
 
 def report(problems: list[Problem]) -> None:
@@ -114,29 +107,30 @@ def validate(specs: tuple[str, ...], fmt: str, overrides: tuple[str, ...]) -> No
 
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Where to write it (default: schemas/spec.schema.json of this checkout).")
-@click.option("--check", is_flag=True, help="Exit 1 if the written schema differs from the models.")
+              help="Where to write it (default: the packaged copy and, in a checkout, schemas/spec.schema.json).")
+@click.option("--check", is_flag=True, help="Exit 1 if a written schema differs from the models.")
 def schema(output: str | None, check: bool) -> None:
     """Write the spec's JSON Schema, generated from the pydantic models."""
     from builder import schema as schema_module
 
-    path = Path(output) if output else schema_module.SCHEMA_PATH
+    paths = [Path(output)] if output else schema_module.default_paths()
     text = schema_module.schema_text()
-    if check:
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            click.echo(f"{path} is out of date: run `builder schema`", err=True)
-            sys.exit(1)
-        click.echo(f"{path} is up to date")
-        return
-    path.write_text(text)
-    click.echo(f"wrote {path}")
+    for path in paths:
+        if check:
+            current = path.read_text() if path.exists() else ""
+            if current != text:
+                click.echo(f"{path} is out of date: run `builder schema`", err=True)
+                sys.exit(1)
+            click.echo(f"{path} is up to date")
+        else:
+            path.write_text(text)
+            click.echo(f"wrote {path}")
 
 
 @main.command()
 @backend_option
 def catalogue() -> None:
-    """Regenerate schemas/keras_layers.json from the installed Keras (imports Keras)."""
+    """Regenerate the layer catalogue (builder/resources/keras_layers.json) from the installed Keras (imports Keras)."""
     import_keras()
     from builder import catalog_gen
 

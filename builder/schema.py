@@ -4,7 +4,8 @@ Generated from the same sources validation uses: the pydantic models of
 `builder.spec` for the structure, and the layer catalogue plus
 `builder.argtypes` for each layer type's arguments (one `oneOf` variant per
 type, so an editor completes `units` after `type: Dense`). `builder schema`
-writes it to `schemas/spec.schema.json`; a test fails when that file drifts.
+writes it into the package (`builder/resources/`) and, in a checkout, to
+`schemas/spec.schema.json` for editors; a test fails when either drifts.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from builder import argtypes
+from builder import argtypes, resources
 from builder.catalog import catalog
 from builder.spec import Spec
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "spec.schema.json"
 SCHEMA_ID = "https://builder.invalid/schemas/spec.schema.json"
 PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[^{}]{1,200}\}$",
                "description": "A parameter: ${name} or ${expression}."}
@@ -69,6 +69,7 @@ def schema_text() -> str:
     return json.dumps(spec_schema(), indent=1, sort_keys=True) + "\n"
 
 
-def write(path: Path = SCHEMA_PATH) -> Path:
-    path.write_text(schema_text())
-    return path
+def default_paths() -> list[Path]:
+    """Where `builder schema` writes: the packaged copy, and the editors' copy in a checkout."""
+    editors = resources.checkout_schema_path()
+    return [resources.source_path(resources.SPEC_SCHEMA), *([editors] if editors else [])]

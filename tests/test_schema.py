@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from builder import schema
-from builder.catalog import CATALOG_PATH, catalog
+from builder import resources, schema
+from builder.catalog import catalog
+from builder.catalog_gen import CATALOG_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_committed_schema_matches_the_pydantic_models():
-    assert schema.SCHEMA_PATH.read_text() == schema.schema_text(), "run `builder schema` and commit the result"
+    generated = schema.schema_text()
+    assert resources.read_text(resources.SPEC_SCHEMA) == generated, "run `builder schema` and commit the result"
+    assert (ROOT / "schemas" / "spec.schema.json").read_text() == generated, "the editors' copy drifted: run `builder schema`"
+
+
+def test_schema_writes_the_packaged_copy_and_the_editors_copy_in_a_checkout():
+    assert schema.default_paths() == [ROOT / "builder" / "resources" / "spec.schema.json",
+                                      ROOT / "schemas" / "spec.schema.json"]
 
 
 def test_schema_documents_fields_and_layer_arguments():
