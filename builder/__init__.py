@@ -5,6 +5,11 @@ The data flows one way, one module per stage:
     load -> parse -> resolve -> compile -> train
                             \\-> render
 
+The Python API is `builder.api` (`load`, `build`, `render`, `train`; errors
+are `builder.SpecError`), documented in docs/python-api.md. Its functions are not
+at the top level yet: the stage modules `builder.load`, `builder.render` and
+`builder.train` still hold those names.
+
 `import builder` stays light (no Keras, no TensorFlow) so that `builder
 validate` and `builder --help` start fast. builder's own Keras layers are
 registered the moment Keras is imported (or at once, if it already is), so
@@ -16,6 +21,10 @@ import importlib.util
 import sys
 
 __version__ = "0.1.0"
+
+from builder.errors import SpecError  # noqa: E402  (light)
+
+__all__ = ["SpecError", "__version__"]
 
 
 def _register_layers() -> None:

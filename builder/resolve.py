@@ -110,6 +110,7 @@ class Graph:
     spec: Spec
     params: dict
     warnings: list[Problem] = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)   # the --set values it was resolved with (a run records them)
 
     @property
     def main(self) -> str:

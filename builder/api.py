@@ -1,0 +1,122 @@
+"""The Python API: the same steps as the command line, for notebooks and scripts.
+
+    from builder import api
+
+    graph = api.load("specs/lenet.yaml", filters=8)   # validate; overrides like --set
+    models = api.build(graph)                          # {name: keras.Model}
+    api.render(graph, "lenet.svg")                     # a diagram (Graphviz's dot)
+    run = api.train(graph, epochs=1)                   # a run folder
+
+Every function takes a spec path or an already loaded graph. A bad spec raises
+`builder.SpecError`, whose `.problems` carry file, line and column. `load` and
+`render` never import Keras; `build` and `train` do (on the backend chosen by
+$KERAS_BACKEND, as for the CLI).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builder.errors import SpecError
+
+__all__ = ["load", "load_graph", "build", "render", "train", "SpecError"]
+
+
+def load_graph(path: str | Path, overrides: dict[str, Any] | None = None):
+    """load -> parse -> resolve one spec file into a `Graph` (the CLI's front door too)."""
+    from builder.load import load as load_document
+    from builder.parse import parse
+    from builder.resolve import resolve
+
+    document = load_document(path)
+    graph = resolve(parse(document), document, dict(overrides or {}))
+    graph.overrides = dict(overrides or {})
+    return graph
+
+
+def load(path: str | Path, **overrides: Any):
+    """Validate a spec file and return its resolved `Graph`.
+
+    Args:
+        path: the YAML spec.
+        **overrides: spec parameters to override, as `builder validate --set name=value` does.
+
+    Returns:
+        The resolved graph: `.name`, `.models`, `.warnings` (a list of `Problem`).
+
+    Raises:
+        SpecError: with `.problems`, each located at file, line and column.
+    """
+    return load_graph(path, overrides)
+
+
+def _graph(spec, overrides: dict):
+    if isinstance(spec, (str, Path)):
+        return load_graph(spec, overrides)
+    if overrides:
+        raise TypeError(f"overrides apply to a spec path, not to a loaded graph. Received: {sorted(overrides)}")
+    return spec
+
+
+def build(spec, *, max_params: int | None = None, **overrides: Any):
+    """Compile a spec (a path or a loaded graph) into Keras models.
+
+    Returns:
+        A dict of `keras.Model` by model name, with `.shapes` and `.params` per node.
+    """
+    from builder.backend import import_keras
+
+    graph = _graph(spec, overrides)
+    import_keras()
+    from builder.compile import DEFAULT_MAX_PARAMS, compile_graph
+
+    return compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
+
+
+def render(spec, output: str | Path | None = None, *, shapes: bool = False, rankdir: str = "TB",
+           collapse: bool | None = None, depth: int | None = None, **overrides: Any) -> str:
+    """Draw a spec's architecture; write it to `output` (.svg, .png, .pdf or .dot) if given.
+
+    Args:
+        shapes: build the model (imports Keras) to label edges with shapes and nodes with parameters.
+
+    Returns:
+        The diagram as Graphviz DOT text.
+    """
+    from builder import render as drawing
+
+    if output is not None:
+        drawing.check_dot(output)
+    graph = _graph(spec, overrides)
+    facts = {}
+    if shapes:
+        compiled = build(graph)
+        facts = {"shapes": compiled.shapes, "params": compiled.params}
+    text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
+    if output is not None:
+        drawing.write(text, output)
+    return text
+
+
+def train(spec, *, out: str | Path | None = None, epochs: int | None = None, batch_size: int | None = None,
+          data: str | Path | None = None, **overrides: Any):
+    """Train a spec into a run folder, as `builder train` does.
+
+    Args:
+        spec: a spec path, or a graph from `load` (the run keeps a copy of its file and its overrides).
+        out: the run folder (default: runs/<name>-<time>).
+        epochs, batch_size, data: override train.epochs, train.batch_size and train.data.path.
+
+    Returns:
+        The `RunFolder`: `.path`, `.history` (a CSV), `.summary` (JSON).
+    """
+    from builder.backend import import_keras
+
+    graph = _graph(spec, overrides)
+    import_keras()
+    from builder import train as training
+
+    options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
+                                    data_path=Path(data) if data else None, overrides=graph.overrides)
+    return training.train(graph, graph.file, options)
