@@ -4,13 +4,14 @@ PY     := $(VENV)/bin/python
 BUILDER:= $(VENV)/bin/builder
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out/demo
+# The exact versions the suite passed with: a fresh machine gets what CI got (README: "Versions").
+LOCK   := requirements.lock
 
-.PHONY: setup dot demo test bench bench-gpu quality schema clean
+.PHONY: setup dot demo test test-wheel test-latest lock bench bench-gpu quality schema clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 # Graphviz's `dot` renders diagrams; install it when we can (root + apt), else say how.
@@ -31,11 +32,33 @@ demo: setup
 	$(BUILDER) train specs/lenet.yaml
 	@echo "demo outputs: diagram and model in $(OUT)/, the training run folder printed above (under runs/)"
 
-# The whole suite on TensorFlow, then the backend-sensitive modules (tests/conftest.py) on JAX and PyTorch.
+# The whole suite on TensorFlow, then the backend-sensitive modules (tests/conftest.py) on JAX and
+# PyTorch, then the wheel installed into a fresh environment and used from outside the checkout.
 test: setup
 	$(PY) -m pytest -q -n 2
 	$(PY) -m pytest -q -n 2 --backend jax
 	$(PY) -m pytest -q -n 2 --backend torch
+	$(MAKE) test-wheel
+
+test-wheel: setup
+	PYTHON=$(PY) bash .ci/wheel-check
+
+# The suite with the newest versions pyproject.toml allows, in a venv of its own: drift found on purpose.
+LATEST := .venv-latest
+test-latest: dot
+	rm -rf $(LATEST) && python3 -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[dev]'
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
+	@echo "versions under test: $(LATEST)/versions.txt (diff it against $(LOCK))"
+	$(LATEST)/bin/python -m pytest -q -n 2
+	$(LATEST)/bin/python -m pytest -q -n 2 --backend jax
+	$(LATEST)/bin/python -m pytest -q -n 2 --backend torch
+
+# Refresh the lock: after `make test-latest` passes, its versions become the tested ones.
+lock:
+	@test -f $(LATEST)/versions.txt || { echo "run make test-latest first: the lock records versions the suite passed with"; exit 1; }
+	{ sed -n '1,2p' $(LOCK); cat $(LATEST)/versions.txt; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	@echo "updated $(LOCK); commit it"
 
 # Speed against hand-written Keras (about 30 minutes on 2 cores), then bench/RESULTS.md from every results file.
 bench: setup
@@ -58,4 +81,4 @@ schema: setup
 	$(BUILDER) schema
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) $(LATEST) out .pytest_cache
