@@ -48,15 +48,16 @@ LATEST := .venv-latest
 test-latest: dot
 	rm -rf $(LATEST) && python3 -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[dev]'
-	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
-	@echo "versions under test: $(LATEST)/versions.txt (diff it against $(LOCK))"
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions-under-test.txt
+	@echo "versions under test: $(LATEST)/versions-under-test.txt (diff it against $(LOCK))"
 	$(LATEST)/bin/python -m pytest -q -n 2
 	$(LATEST)/bin/python -m pytest -q -n 2 --backend jax
 	$(LATEST)/bin/python -m pytest -q -n 2 --backend torch
+	mv $(LATEST)/versions-under-test.txt $(LATEST)/versions.txt   # only versions that passed can be locked
 
 # Refresh the lock: after `make test-latest` passes, its versions become the tested ones.
 lock:
-	@test -f $(LATEST)/versions.txt || { echo "run make test-latest first: the lock records versions the suite passed with"; exit 1; }
+	@test -f $(LATEST)/versions.txt || { echo "run make test-latest first (and see it pass): the lock records versions the suite passed with"; exit 1; }
 	{ sed -n '1,2p' $(LOCK); cat $(LATEST)/versions.txt; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 	@echo "updated $(LOCK); commit it"
 
