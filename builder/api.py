@@ -2,7 +2,7 @@
 
     from builder import api
 
-    graph = api.load("specs/lenet.yaml", filters=8)   # validate; overrides like --set
+    graph = api.load("specs/lenet.yaml", c1=8)       # validate; overrides like --set
     models = api.build(graph)                          # {name: keras.Model}
     api.render(graph, "lenet.svg")                     # a diagram (Graphviz's dot)
     run = api.train(graph, epochs=1)                   # a run folder
@@ -29,9 +29,10 @@ def load_graph(path: str | Path, overrides: dict[str, Any] | None = None):
     from builder.parse import parse
     from builder.resolve import resolve
 
+    overrides = dict(overrides or {})
     document = load_document(path)
-    graph = resolve(parse(document), document, dict(overrides or {}))
-    graph.overrides = dict(overrides or {})
+    graph = resolve(parse(document), document, overrides)
+    graph.overrides = overrides
     return graph
 
 
