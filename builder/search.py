@@ -478,6 +478,10 @@ def _importances(study: optuna.Study, spec: Spec) -> dict | str:
     varied = [p for p in spec.search.space if len({repr(t.params.get(p)) for t in finished}) > 1]
     if not varied:
         return "parameter importances need dimensions whose values differ between complete trials"
+    scores = {t.values[0] for t in finished}
+    if len(scores) == 1:
+        return (f"parameter importances need complete trials whose objective values differ; "
+                f"every one scored {scores.pop():g}")
     try:
         return optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), params=varied,

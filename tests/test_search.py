@@ -150,7 +150,9 @@ def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp
     from builder.train import TrainOptions, train
 
     monkeypatch.chdir(tmp_path)
-    spec = write(tmp_path)
+    # val_loss, not the default val_accuracy: on 30 iris rows three trials can tie on accuracy, and ties
+    # leave fANOVA nothing to explain (no importance.png; see the test below)
+    spec = write(tmp_path, SPACE + "  objective: {metric: val_loss}\n")
     folder = search(spec, SearchOptions(trials=2, seed=0, out=tmp_path / "s", verbose=False))
     assert len(read_rows(folder.table)) == 2
     # a killed process leaves a trial running: resume fails it and runs its values again
@@ -179,6 +181,23 @@ def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp
     graph = resolve(parse(best), best)
     run = train(graph, folder.best, TrainOptions(runs_root=tmp_path / "runs", verbose=0, diagram=False))
     assert json.loads(run.summary.read_text())["status"] == "completed"
+
+
+def test_trials_that_all_score_the_same_give_a_reason_instead_of_importances(tmp_path):
+    import optuna
+
+    from builder.search import _importances
+
+    spec = parse(load(write(tmp_path)))
+    study = optuna.create_study(direction="maximize")
+    distributions = {"params.width": optuna.distributions.IntDistribution(4, 16, step=4)}
+    for width in (4, 8, 12):
+        study.add_trial(optuna.trial.create_trial(params={"params.width": width}, distributions=distributions,
+                                                  value=0.5))
+    assert _importances(study, spec) == ("parameter importances need complete trials whose objective values "
+                                         "differ; every one scored 0.5")
+    study.add_trial(optuna.trial.create_trial(params={"params.width": 16}, distributions=distributions, value=0.9))
+    assert set(_importances(study, spec)) == {"params.width"}
 
 
 def test_trials_over_the_parameter_budget_are_pruned_before_training(tmp_path):
