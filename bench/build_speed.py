@@ -24,10 +24,10 @@ from machine import machine_line  # noqa: E402
 
 
 def builder_model(spec: str, overrides: dict):
-    from builder.compile import compile_graph
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
+    from builder.model.compile import compile_graph
+    from builder.language.loader import load
+    from builder.language.parser import parse
+    from builder.graph import resolve
 
     document = load(ROOT / "specs" / spec)
     graph = resolve(parse(document), document, overrides)
@@ -38,7 +38,7 @@ def transformer_by_hand(layers: int, vocab: int, seq_len: int, dim: int, heads: 
     """The bert_classifier spec's architecture, written directly in Keras with the same layers."""
     import keras
 
-    from builder.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
+    from builder.model.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
 
     tokens = keras.Input((seq_len,), dtype="int32", name="tokens")
     x = TokenAndPositionEmbedding(vocab, seq_len, dim, mask_zero=True, name="embed")(tokens)
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="small sizes, for the test that keeps this script alive")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "build.md")
     args = parser.parse_args()
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     import_keras()
     rows = []

@@ -76,7 +76,7 @@ def pixels(images):
 class Trained:
     """One finished training run of a spec."""
 
-    run: object       # builder.runs.RunFolder
+    run: object       # builder.training.run_folder.RunFolder
     graph: object     # the resolved spec it trained
     summary: dict     # its summary.json
     seconds: float    # wall time of training (the spec's load not included)
@@ -91,7 +91,7 @@ def train_spec(spec: Path, folder: Path, overrides: dict | None = None, epochs: 
     `graph` is the spec already resolved with those overrides, when the caller needed it first.
     """
     from builder.cli import load_graph
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     overrides = overrides or {}
     graph = graph if graph is not None else load_graph(str(spec), overrides)

@@ -81,20 +81,20 @@ def spec_for(workload: str, folder: Path, samples: int, epochs: int, batch: int,
 
 def measure(workload: str, precision: str, mode: str, samples: int, epochs: int, batch: int) -> dict:
     """One measurement in this process; returns samples/s and the device."""
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     keras = import_keras()
-    from builder.backends import adapter
+    from builder.training.backends import adapter
 
     folder = Path(tempfile.mkdtemp())
     spec_path = spec_for(workload, folder, samples, epochs, batch, precision)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
         if mode == "keras":
-            from builder.data import load_data
+            from builder.training.data import load_data
             from builder.errors import Location
-            from builder.spec import TrainSpec
-            from builder.train import Throughput
+            from builder.language.spec import TrainSpec
+            from builder.training.run import Throughput
             from train_speed import by_hand
 
             train = TrainSpec.model_validate(yaml.safe_load(spec_path.read_text())["train"])

@@ -104,7 +104,7 @@ def by_hand(workload: str):
         x = residual(x, 64, 2)
         outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x))
     else:
-        from builder.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
+        from builder.model.layers import TokenAndPositionEmbedding, TransformerEncoderBlock
 
         x = inputs = keras.Input((32,), dtype="int32")
         x = TokenAndPositionEmbedding(1000, 32, 64)(x)
@@ -154,10 +154,10 @@ def hand_pipeline(x, y, batch: int, training: bool):
 
 def builder_rate(spec_path: Path, folder: Path) -> float:
     """`builder train` on a spec, as the CLI runs it; its samples/s from summary.json."""
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
-    from builder.train import TrainOptions, train
+    from builder.language.loader import load
+    from builder.language.parser import parse
+    from builder.graph import resolve
+    from builder.training.run import TrainOptions, train
 
     document = load(spec_path)
     graph = resolve(parse(document), document)
@@ -167,17 +167,17 @@ def builder_rate(spec_path: Path, folder: Path) -> float:
 
 def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> dict:
     """One measurement, in this process (called in a fresh child by `main`)."""
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     keras = import_keras()
     folder = Path(tempfile.mkdtemp())
     extra = {"steps_per_execution": 1} if mode == "spe1" else {"jit_compile": True} if mode == "jit" else {}
     spec_path = spec_for(workload, folder, tiny, epochs, batch, extra)
     if mode in ("keras", "pipeline"):
-        from builder.data import load_data
+        from builder.training.data import load_data
         from builder.errors import Location
-        from builder.spec import TrainSpec
-        from builder.train import Throughput
+        from builder.language.spec import TrainSpec
+        from builder.training.run import Throughput
 
         train = TrainSpec.model_validate(yaml.safe_load(spec_path.read_text())["train"])
         dataset = load_data(train.data, folder, Location(), seed=0)

@@ -96,9 +96,9 @@ sys.stdout.write(result.stdout + result.stderr)
 # with the spec, timed apart from interpreter start-up so that linearity can be judged.
 PIPELINE = """
 import sys, time
-from builder.load import load
-from builder.parse import parse
-from builder.resolve import resolve
+from builder.language.loader import load
+from builder.language.parser import parse
+from builder.graph import resolve
 start = time.process_time()
 document = load(sys.argv[1])
 resolve(parse(document), document)

@@ -29,7 +29,7 @@ SPECS = {"vit": ROOT / "specs" / "vit.yaml", "lenet": ROOT / "specs" / "lenet.ya
 
 def train_once(name: str, seed: int, epochs: int, folder: Path, overrides: dict) -> dict:
     """Train one spec with `train.seed: seed` for `epochs`; its validation accuracies, parameters, wall time."""
-    from builder.runs import read_history
+    from builder.training.run_folder import read_history
 
     document = yaml.safe_load(SPECS[name].read_text())
     document["train"]["seed"] = seed

@@ -7,8 +7,8 @@ The data flows one way, one module per stage:
 
 The Python API is `builder.api` (`load`, `build`, `render`, `train`; errors
 are `builder.SpecError`), documented in docs/python-api.md. Its functions are not
-at the top level yet: the stage modules `builder.load`, `builder.render` and
-`builder.train` still hold those names.
+at the top level yet: the stage modules `builder.language.loader`, `builder.graph.render` and
+`builder.training.run` still hold those names.
 
 `import builder` stays light (no Keras, no TensorFlow) so that `builder
 validate` and `builder --help` start fast. builder's own Keras layers are
@@ -28,7 +28,7 @@ __all__ = ["SpecError", "__version__"]
 
 
 def _register_layers() -> None:
-    import builder.layers  # noqa: F401  (registration happens at definition)
+    import builder.model.layers  # noqa: F401  (registration happens at definition)
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder):

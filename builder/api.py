@@ -25,9 +25,9 @@ __all__ = ["load", "load_graph", "build", "render", "train", "SpecError"]
 
 def load_graph(path: str | Path, overrides: dict[str, Any] | None = None):
     """load -> parse -> resolve one spec file into a `Graph` (the CLI's front door too)."""
-    from builder.load import load as load_document
-    from builder.parse import parse
-    from builder.resolve import resolve
+    from builder.language.loader import load as load_document
+    from builder.language.parser import parse
+    from builder.graph import resolve
 
     overrides = dict(overrides or {})
     document = load_document(path)
@@ -66,11 +66,11 @@ def build(spec, *, max_params: int | None = None, **overrides: Any):
     Returns:
         A dict of `keras.Model` by model name, with `.shapes` and `.params` per node.
     """
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     graph = _graph(spec, overrides)
     import_keras()
-    from builder.compile import DEFAULT_MAX_PARAMS, compile_graph
+    from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
 
     return compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
 
@@ -85,7 +85,7 @@ def render(spec, output: str | Path | None = None, *, shapes: bool = False, rank
     Returns:
         The diagram as Graphviz DOT text.
     """
-    from builder import render as drawing
+    from builder.graph import render as drawing
 
     if output is not None:
         drawing.check_dot(output)
@@ -112,11 +112,11 @@ def train(spec, *, out: str | Path | None = None, epochs: int | None = None, bat
     Returns:
         The `RunFolder`: `.path`, `.history` (a CSV), `.summary` (JSON).
     """
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     graph = _graph(spec, overrides)
     import_keras()
-    from builder import train as training
+    from builder.training import run as training
 
     options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
                                     data_path=Path(data) if data else None, overrides=graph.overrides)

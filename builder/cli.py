@@ -15,13 +15,13 @@ import click
 
 from builder import __version__
 from builder.api import load_graph   # the Python API's front door: the CLI and scripts load specs alike
-from builder.backend import BackendError, choose, import_keras
+from builder.training.backends.select import BackendError, choose, import_keras
 from builder.errors import Location, Problem, SpecError
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
     """`--set name=value` pairs; values read as YAML 1.2 scalars (`8` is a number)."""
-    from builder.load import resolve_plain_scalar
+    from builder.language.loader import resolve_plain_scalar
 
     overrides = {}
     for pair in pairs:
@@ -111,7 +111,7 @@ def validate(specs: tuple[str, ...], fmt: str, overrides: tuple[str, ...]) -> No
 @click.option("--check", is_flag=True, help="Exit 1 if a written schema differs from the models.")
 def schema(output: str | None, check: bool) -> None:
     """Write the spec's JSON Schema, generated from the pydantic models."""
-    from builder import schema as schema_module
+    from builder.language import schema as schema_module
 
     paths = [Path(output)] if output else schema_module.default_paths()
     text = schema_module.schema_text()
@@ -132,7 +132,7 @@ def schema(output: str | None, check: bool) -> None:
 def catalogue() -> None:
     """Regenerate the layer catalogue (builder/resources/keras_layers.json) from the installed Keras (imports Keras)."""
     import_keras()
-    from builder import catalog_gen
+    from builder.model import catalogue_gen as catalog_gen
 
     click.echo(f"wrote {catalog_gen.write()}")
 
@@ -141,7 +141,7 @@ def catalogue() -> None:
 @click.argument("family", required=False)
 def layers(family: str | None) -> None:
     """List the layer types a spec may name, by family."""
-    from builder.catalog import catalog
+    from builder.language.catalogue import catalog
 
     cat = catalog()
     by_family: dict[str, list[str]] = {}
@@ -197,7 +197,7 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         graph = load_graph(spec, parse_overrides(overrides))
         report(graph.warnings)
         import_keras()
-        from builder.compile import DEFAULT_MAX_PARAMS, compile_graph
+        from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
 
         models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
     except SpecError as error:
@@ -211,7 +211,7 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         path = folder / f"{name}.keras"
         model.save(path)
         click.echo(f"wrote {path}")
-    from builder import render as drawing
+    from builder.graph import render as drawing
 
     diagram = folder / f"{graph.name}.svg"
     try:
@@ -241,7 +241,7 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
                    depth: int | None, show_search: bool, overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
-    from builder import render as drawing
+    from builder.graph import render as drawing
 
     try:
         drawing.check_dot(output)   # before the slow part
@@ -255,7 +255,7 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
     if shapes is not False:
         try:
             import_keras()
-            from builder.compile import compile_graph
+            from builder.model.compile import compile_graph
         except (ImportError, BackendError) as exc:
             if shapes:
                 raise click.ClickException(f"--shapes needs Keras: {exc}") from None
@@ -270,8 +270,8 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
                 report(error.problems)   # still draw: the picture helps find the mistake
                 click.echo("note: drawing without shapes, the model does not build", err=True)
     if show_search:
-        from builder import search_space
-        from builder.load import load
+        from builder.graph import search_space
+        from builder.language.loader import load
 
         if graph.spec.search is None:
             raise click.ClickException(f"{spec} has no `search:` section to draw")
@@ -290,7 +290,7 @@ DISTRIBUTE_MODES = ("one_device", "mirrored", "multi_worker", "model_parallel")
 def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
     """Before Keras starts: the backend is installed, runs this distribute mode, and a multi_worker run knows its
     cluster (options, environment, TF_CONFIG). Returns the Cluster, or None. One-line errors naming the fix."""
-    from builder.backend import check_distribute, require
+    from builder.training.backends.select import check_distribute, require
 
     backend = require()
     spec_mode = graph.spec.train.distribute if graph is not None and graph.spec.train else None
@@ -302,7 +302,7 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
             if distribute:
                 raise
             from builder.errors import Location
-            from builder.load import load
+            from builder.language.loader import load
 
             try:
                 location = load(graph.file).locate(("train", "distribute"))
@@ -314,7 +314,7 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
         raise BackendError(f"--coordinator, --num-processes and --process-id go with distribute: multi_worker; "
                            f"this run is {mode}: add --distribute multi_worker")
     if mode == "multi_worker" or (mode is None and given):
-        from builder.cluster import resolve_cluster
+        from builder.training.cluster import resolve_cluster
 
         return resolve_cluster(coordinator, num_processes, process_id)
     return None
@@ -360,9 +360,9 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
             report(graph.warnings)
         cluster = _check_scaling(graph, distribute, coordinator, num_processes, process_id)
         import_keras()
-        from builder import train as training
-        from builder.compile import DEFAULT_MAX_PARAMS
-        from builder.runs import RunFolder
+        from builder.training import run as training
+        from builder.model.compile import DEFAULT_MAX_PARAMS
+        from builder.training.run_folder import RunFolder
 
         options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
                                         data_path=Path(data_path) if data_path else None, overrides=values,
@@ -420,10 +420,10 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
     try:
         import_keras()
         try:
-            from builder import search as searching
+            from builder.search import study as searching
         except ImportError as exc:
             raise click.ClickException(f"builder search needs Optuna ({exc}): pip install 'builder[search]'") from None
-        from builder.compile import DEFAULT_MAX_PARAMS
+        from builder.model.compile import DEFAULT_MAX_PARAMS
 
         options = searching.SearchOptions(
             trials=trials, timeout=timeout, jobs=jobs, sampler=sampler, pruner=pruner, storage=storage,
@@ -454,10 +454,10 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
     try:
         import_keras()
-        from builder import train as training
-        from builder.runs import RunFolder
+        from builder.runs.evaluate import evaluate_run
+        from builder.training.run_folder import RunFolder
 
-        samples, results = training.evaluate_run(RunFolder.open(run), Path(data_path) if data_path else None)
+        samples, results = evaluate_run(RunFolder.open(run), Path(data_path) if data_path else None)
     except SpecError as error:
         fail(error)
     if fmt == "json":
@@ -478,8 +478,8 @@ def predict(run: str, inputs: str, output: str) -> None:
     """Predict with a run's model on a .npy/.npz/.csv file, an image, or a folder of images."""
     try:
         import_keras()
-        from builder import predict as predicting
-        from builder.runs import RunFolder
+        from builder.runs import predict as predicting
+        from builder.training.run_folder import RunFolder
 
         written = predicting.predict_files(RunFolder.open(run), Path(inputs), Path(output))
     except SpecError as error:
@@ -487,7 +487,7 @@ def predict(run: str, inputs: str, output: str) -> None:
     click.echo(f"wrote {written} predictions to {output}")
 
 
-EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # builder.export.FORMATS, without importing it
+EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # builder.runs.export.FORMATS, without importing it
 
 
 @main.command()
@@ -503,7 +503,7 @@ EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # buil
 @backend_option
 def export(run: str, fmt: str, output: str | None, model_name: str | None) -> None:
     """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
-    from builder import export as exporting
+    from builder.runs import export as exporting
 
     try:
         backend = import_keras().backend.backend()
@@ -534,8 +534,8 @@ def generate(run: str, count: int, label: int | None, seed: int | None, options:
     try:
         values = parse_overrides(options)
         import_keras()
-        from builder import generate as sampling
-        from builder.runs import RunFolder
+        from builder.runs import generate as sampling
+        from builder.training.run_folder import RunFolder
 
         written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
     except SpecError as error:
@@ -558,20 +558,19 @@ def augment(spec: str, output: str, count: int, copies: int, overrides: tuple[st
     try:
         graph = load_graph(spec, parse_overrides(overrides))
         import_keras()
-        from builder import augment as augmenting
-        from builder.data import load_data
-        from builder.train import _spec_location
+        from builder.training import augment as augmenting
+        from builder.training.data import load_data
 
         train_spec = graph.spec.train
         if train_spec is None or not train_spec.augment:
             raise SpecError.single(Location(spec), "this spec has no train.augment to show",
                                    "add e.g. `augment: [{type: RandomRotation, factor: 0.05}]` under train")
-        data = load_data(train_spec.data, Path(spec).resolve().parent, _spec_location(graph, "data"), train_spec.seed)
+        data = load_data(train_spec.data, Path(spec).resolve().parent, graph.locate("train", "data"), train_spec.seed)
         if data.x_train.ndim != 4:
-            raise SpecError.single(_spec_location(graph, "data"), f"augment draws images; this data's samples have "
+            raise SpecError.single(graph.locate("train", "data"), f"augment draws images; this data's samples have "
                                    f"shape {list(data.x_train.shape[1:])}", "use image data (e.g. `image: true`)")
         pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed,
-                                           lambda i: _spec_location(graph, "augment", i, "type"))
+                                           lambda i: graph.locate("train", "augment", i, "type"))
         written = augmenting.draw_grid(data.x_train[:count], pipeline, Path(output), copies)
     except SpecError as error:
         fail(error)

@@ -1,7 +1,7 @@
 """A closed table of named functions, filled by a decorator where each function is defined.
 
-builder has one per family: data sources (`builder.data.source`), training kinds
-(`builder.kinds.training_kind`) and samplers (`builder.generate.sampler`). A spec
+builder has one per family: data sources (`builder.training.data.source`), training kinds
+(`builder.training.kinds.training_kind`) and samplers (`builder.runs.generate.sampler`). A spec
 can only name what a table holds; nothing is ever imported from a name it gives.
 
     SOURCES = Registry("data source")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from builder.load import load
-from builder.parse import parse
-from builder.resolve import Graph, resolve
+from builder.language.loader import load
+from builder.language.parser import parse
+from builder.graph import resolve
+from builder.graph.ir import Graph
 
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -44,7 +45,7 @@ def graph_of(folder: Path, text: str, overrides: dict | None = None) -> Graph:
 
 def build(folder: Path, text: str, overrides: dict | None = None):
     """load -> parse -> resolve -> compile on `text`; returns (graph, models)."""
-    from builder.compile import compile_graph
+    from builder.model.compile import compile_graph
 
     graph = graph_of(folder, text, overrides)
     return graph, compile_graph(graph)

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from builder import backend as backend_module
-from builder.backend import BackendError, check_distribute
+from builder.training.backends import select as backend_module
+from builder.training.backends.select import BackendError, check_distribute
 from builder.cli import main
-from builder.cluster import parse_tf_config, resolve_cluster
+from builder.training.cluster import parse_tf_config, resolve_cluster
 from spec_helpers import iris_mlp, write_spec
 
 BUILDER = Path(sys.executable).parent / "builder"
@@ -274,7 +274,7 @@ def test_builds_and_trains_end_to_end_without_tensorflow(tmp_path, backend):
 
 def test_array_batches_shuffle_like_a_seeded_pipeline_and_split_over_processes():
     import keras  # noqa: F401  (PyDataset)
-    from builder.backends.batches import ArrayBatches
+    from builder.training.backends.batches import ArrayBatches
 
     x, y = np.arange(50).reshape(50, 1), np.arange(50)
     one = ArrayBatches(x, y, 8, shuffle=True, seed=4)
@@ -419,10 +419,10 @@ def test_gpu_bench_compares_the_same_models(tmp_path):
     """builder's model of each workload has exactly the parameters of the hand-written one."""
     import importlib.util
 
-    from builder.compile import compile_graph
-    from builder.load import load
-    from builder.parse import parse
-    from builder.resolve import resolve
+    from builder.model.compile import compile_graph
+    from builder.language.loader import load
+    from builder.language.parser import parse
+    from builder.graph import resolve
 
     spec = importlib.util.spec_from_file_location("gpu_train", GPU_BENCH)
     bench = importlib.util.module_from_spec(spec)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 keras = pytest.importorskip("keras")
 
-from builder import export as exporting  # noqa: E402
+from builder.runs import export as exporting  # noqa: E402
 from builder.cli import main  # noqa: E402
 from spec_helpers import graph_of  # noqa: E402
 
@@ -49,7 +49,8 @@ train:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny CNN trained two epochs on digits; (run folder, validation images, the Keras model's predictions)."""
-    from builder.train import TrainOptions, load_run_model, run_data, train
+    from builder.training.run import TrainOptions, train
+    from builder.training.run_folder import load_run_model, run_data
 
     folder = tmp_path_factory.mktemp("export")
     graph = graph_of(folder, DIGITS_CNN)
@@ -143,7 +144,7 @@ def test_vision_transformers_export_to_onnx(spec, overrides, tmp_path):
     exact GELU (TensorFlow writes it with Erfc, which tf2onnx cannot convert unaided) run in onnxruntime."""
     onnxruntime = pytest.importorskip("onnxruntime")
     from builder.cli import load_graph
-    from builder.compile import compile_graph
+    from builder.model.compile import compile_graph
 
     model = compile_graph(load_graph(str(SPECS / f"{spec}.yaml"), overrides))[spec]
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
@@ -171,8 +172,8 @@ ON_TORCH = textwrap.dedent("""
     from pathlib import Path
     import numpy as np, keras, onnxruntime
     from builder.cli import load_graph
-    from builder.compile import compile_graph
-    from builder.export import export_model
+    from builder.model.compile import compile_graph
+    from builder.runs.export import export_model
     model = compile_graph(load_graph(sys.argv[1], {}))["tiny_cnn"]
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(model(x, training=False))

@@ -25,7 +25,7 @@ from spec_helpers import graph_of, write_spec
 
 from builder.cli import load_graph
 from builder.errors import SpecError
-from builder.runs import RunFolder, read_history
+from builder.training.run_folder import RunFolder, read_history
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 BUILDER = Path(sys.executable).parent / "builder"
@@ -34,7 +34,7 @@ SMALL_GAN = {"latent": 8, "filters": 8}
 
 
 def train_library(tmp_path, name: str, overrides: dict, epochs: int, **options):
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     graph = load_graph(str(SPECS / f"{name}.yaml"), overrides)
     run = train(graph, SPECS / f"{name}.yaml", TrainOptions(out=tmp_path / name, epochs=epochs, overrides=overrides,
@@ -43,7 +43,7 @@ def train_library(tmp_path, name: str, overrides: dict, epochs: int, **options):
 
 
 def generate(run, n: int, suffix: str = ".npy", **kwargs):
-    from builder.generate import generate as sample
+    from builder.runs.generate import generate as sample
 
     path = Path(run.path) / f"samples-{n}-{kwargs.get('label')}-{len(kwargs.get('options') or {})}{suffix}"
     written = sample(RunFolder(run.path), n, path, **kwargs)
@@ -79,7 +79,7 @@ def test_denoising_autoencoder_trains_through_its_gaussian_noise_layer(tmp_path)
     clean, noisy, rebuilt = triplets[:, 0], triplets[:, 1], triplets[:, 2]
     noise_error = np.mean((noisy - clean) ** 2)
     assert 0.03 < noise_error < 0.05                            # stddev 0.2
-    from builder.train import run_data
+    from builder.training.run_folder import run_data
 
     _, data = run_data(RunFolder(run.path))
     baseline = np.mean((data.x_train.mean(axis=0) - clean) ** 2)   # the mean digit, whatever the input
@@ -111,8 +111,8 @@ def test_vae_logs_reconstruction_and_kl_and_samples_from_the_prior_and_between_c
 # --- GANs -----------------------------------------------------------------------------------------------------
 
 def test_dcgan_trains_both_networks_and_its_samples_move_toward_the_data(tmp_path):
-    from builder.compile import compile_graph
-    from builder.train import load_run_model
+    from builder.model.compile import compile_graph
+    from builder.training.run_folder import load_run_model
 
     run, summary, history = train_library(tmp_path, "dcgan", SMALL_GAN, 4, batch_size=16)
     assert {"d_loss", "g_loss", "d_accuracy", "val_d_loss", "val_g_loss"} <= set(history[0])
@@ -124,7 +124,7 @@ def test_dcgan_trains_both_networks_and_its_samples_move_toward_the_data(tmp_pat
     untrained = compile_graph(graph)["generator"]
     z = np.random.default_rng(4).standard_normal((200, 8)).astype("float32")
     before = np.asarray(untrained.predict(z, verbose=0))
-    from builder.train import run_data
+    from builder.training.run_folder import run_data
 
     _, data = run_data(RunFolder(run.path))
     target = data.x_train.mean(axis=0)
@@ -173,7 +173,7 @@ def test_cgan_samples_follow_their_label(tmp_path):
     bench/quality/cgan.py): a classifier trained on real digits mostly sees the requested label."""
     from sklearn.linear_model import LogisticRegression
 
-    from builder.train import run_data
+    from builder.training.run_folder import run_data
 
     run, _ = train_text(tmp_path, CGAN_TEXT)
     _, data = run_data(RunFolder(run.path))
@@ -207,7 +207,8 @@ def test_wgan_gp_critic_learns_to_score_real_digits_above_generated_ones(tmp_pat
 # --- resume, roles, reporting ---------------------------------------------------------------------------------
 
 def test_killed_gan_run_resumes_with_its_optimizers_state(tmp_path):
-    from builder.train import TrainOptions, load_run_model, resume
+    from builder.training.run import TrainOptions, resume
+    from builder.training.run_folder import load_run_model
 
     run = tmp_path / "run"
     args = [str(BUILDER), "train", str(SPECS / "dcgan.yaml"), "--out", str(run), "--epochs", "5",
@@ -259,7 +260,7 @@ train:
 
 
 def train_text(tmp_path, text, **options):
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     graph = graph_of(tmp_path, text)
     run = train(graph, tmp_path / "spec.yaml", TrainOptions(out=tmp_path / "run", verbose=0, diagram=False, **options))
@@ -267,7 +268,7 @@ def train_text(tmp_path, text, **options):
 
 
 def test_roles_name_the_networks_each_with_its_own_optimizer(tmp_path):
-    from builder.train import load_run_model
+    from builder.training.run_folder import load_run_model
 
     run, summary = train_text(tmp_path, GAN_TEXT)
     assert summary["status"] == "completed"

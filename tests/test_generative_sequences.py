@@ -24,14 +24,14 @@ pytest.importorskip("keras")
 
 from builder.cli import main  # noqa: E402
 from builder.errors import Location, SpecError  # noqa: E402
-from builder.runs import RunFolder, read_history  # noqa: E402
+from builder.training.run_folder import RunFolder, read_history  # noqa: E402
 from spec_helpers import graph_of  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
 def train_text(tmp_path, text, overrides=None, **options):
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     graph = graph_of(tmp_path, text, overrides)
     return train(graph, tmp_path / "spec.yaml", TrainOptions(out=tmp_path / "run", verbose=0, diagram=False,
@@ -110,8 +110,8 @@ def test_transformer_encoder_decoder_learns_the_task(tmp_path):
 
 
 def test_synthetic_pairs_are_correct_distinct_and_padded():
-    from builder.data import SYNTHETIC_VOCABULARY, load_data
-    from builder.spec import SyntheticData
+    from builder.training.data import SYNTHETIC_VOCABULARY, load_data
+    from builder.language.spec import SyntheticData
 
     def decode(row):
         return "".join(SYNTHETIC_VOCABULARY[i] for i in row if i > 2)
@@ -155,7 +155,7 @@ class TableModel:
 
 
 def test_beam_search_finds_the_likelier_sequence_that_greedy_misses():
-    from builder.kinds.seq2seq import beam_decode, greedy_decode
+    from builder.training.kinds.seq2seq import beam_decode, greedy_decode
 
     # tokens: 0 pad, 1 start, 2 end, 3 "a", 4 "b". From start: a 0.6, b 0.4; after a: a or b 0.5
     # each, never the end in time; after b: end 0.99. Greedy takes a (0.6 * 0.5 * ...); the best
@@ -228,8 +228,8 @@ def test_character_gpt_learns_and_samples_with_a_temperature(tmp_path):
 
 
 def test_character_windows_of_a_text_file(tmp_path):
-    from builder.data import load_data
-    from builder.spec import TextData
+    from builder.training.data import load_data
+    from builder.language.spec import TextData
 
     (tmp_path / "t.txt").write_text("abcdefghij" * 10)
     spec = TextData(source="text", path="t.txt", tokens="characters", sequence_length=8, validation_split=0.25)
@@ -264,7 +264,7 @@ def ddpm_text(steps: int = 50) -> str:
 
 
 def test_ddpm_interrupted_resumes_learns_to_predict_noise_and_samples_digit_shaped_images(tmp_path, monkeypatch):
-    import builder.train as training
+    import builder.training.run as training
 
     original = training.Throughput.on_epoch_end
 
@@ -303,8 +303,8 @@ def test_ddpm_interrupted_resumes_learns_to_predict_noise_and_samples_digit_shap
 
 
 def test_noise_schedules_end_in_noise():
-    from builder.kinds.diffusion import noise_schedule
-    from builder.spec import DiffusionSpec
+    from builder.training.kinds.diffusion import noise_schedule
+    from builder.language.spec import DiffusionSpec
 
     for spec in (DiffusionSpec(), DiffusionSpec(steps=1000), DiffusionSpec(schedule="cosine", steps=50)):
         betas = noise_schedule(spec)

@@ -1,6 +1,6 @@
 """The contract every builder layer keeps, in the spirit of Keras' `run_layer_test`.
 
-Parametrised over `builder.layers.__all__`, so a new layer is covered the
+Parametrised over `builder.model.layers.__all__`, so a new layer is covered the
 moment it is exported, and fails here until it has an entry in `EXAMPLES`.
 For each example: the layer builds and runs on random input (eagerly and
 symbolically), its output shape is what `compute_output_shape` says, a train
@@ -25,9 +25,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-import builder.layers  # noqa: E402
-from builder.backends import adapter  # noqa: E402
-from builder.catalog import catalog  # noqa: E402
+import builder.model.layers  # noqa: E402
+from builder.training.backends import adapter  # noqa: E402
+from builder.language.catalogue import catalog  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ EXAMPLES: dict[str, list[Example]] = {
     ],
 }
 
-NAMES = list(builder.layers.__all__)
+NAMES = list(builder.model.layers.__all__)
 
 
 def examples_of(name: str) -> list[Example]:
@@ -154,7 +154,7 @@ def expected_shape(layer, shapes: dict):
 
 
 def make(name: str, example: Example):
-    return getattr(builder.layers, name)(**example.args)
+    return getattr(builder.model.layers, name)(**example.args)
 
 
 def flat(structure: dict) -> list:
@@ -170,12 +170,12 @@ def tiny_model(name: str, example: Example) -> keras.Model:
 
 def test_every_example_names_an_exported_layer():
     stale = sorted(set(EXAMPLES) - set(NAMES))
-    assert not stale, f"EXAMPLES lists layers not in builder.layers.__all__: {stale}"
+    assert not stale, f"EXAMPLES lists layers not in builder.model.layers.__all__: {stale}"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_registered_documented_and_catalogued(name):
-    cls = getattr(builder.layers, name)
+    cls = getattr(builder.model.layers, name)
     examples_of(name)
     assert keras.saving.get_registered_name(cls) == f"builder>{name}"
     assert keras.saving.get_registered_object(f"builder>{name}") is cls
@@ -241,7 +241,7 @@ def test_bad_arguments_are_refused_quoting_the_value(name, index):
     example = examples_of(name)[index]
     for arg, value in example.bad.items():
         with pytest.raises(ValueError, match=re.escape(f"Received: {arg}={value!r}")):
-            getattr(builder.layers, name)(**{**example.args, arg: value})
+            getattr(builder.model.layers, name)(**{**example.args, arg: value})
 
 
 # --- save here, reload in a fresh process ----------------------------------------------------------
@@ -325,12 +325,12 @@ PADDING_ATOL = 1e-5 if adapter().device() == "cpu" else 2e-3
 
 def _text_model(block, **block_args):
     tokens = keras.Input((None,), dtype="int32")
-    x = builder.layers.TokenAndPositionEmbedding(30, 6, 8, mask_zero=True)(tokens)
+    x = builder.model.layers.TokenAndPositionEmbedding(30, 6, 8, mask_zero=True)(tokens)
     x = block(num_heads=2, intermediate_dim=16, **block_args)(x)
     return keras.Model(tokens, x)
 
 
-@pytest.mark.parametrize("block", [builder.layers.TransformerEncoderBlock, builder.layers.TransformerDecoderBlock])
+@pytest.mark.parametrize("block", [builder.model.layers.TransformerEncoderBlock, builder.model.layers.TransformerDecoderBlock])
 def test_padding_is_not_attended_to(block):
     model = _text_model(block)
     padded = outputs(model, np.array([[5, 7, 9, 2, 0, 0]], "int32"))
@@ -340,9 +340,9 @@ def test_padding_is_not_attended_to(block):
 
 def test_cross_attention_ignores_padded_context():
     source, target = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
-    context = builder.layers.TokenAndPositionEmbedding(30, 8, 8, mask_zero=True)(source)
-    x = builder.layers.TokenAndPositionEmbedding(30, 8, 8, mask_zero=True)(target)
-    y = builder.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)(x, context=context)
+    context = builder.model.layers.TokenAndPositionEmbedding(30, 8, 8, mask_zero=True)(source)
+    x = builder.model.layers.TokenAndPositionEmbedding(30, 8, 8, mask_zero=True)(target)
+    y = builder.model.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)(x, context=context)
     model = keras.Model([source, target], y)
     words = np.array([[3, 4, 5]], "int32")
     padded = outputs(model, [np.array([[5, 7, 9, 0, 0]], "int32"), words])
@@ -353,8 +353,8 @@ def test_cross_attention_ignores_padded_context():
 def test_encoder_ignores_what_lies_under_padding():
     tokens = keras.Input((6,), dtype="int32")
     pad = keras.Input((6,), dtype="bool")
-    x = builder.layers.TokenAndPositionEmbedding(30, 6, 8)(tokens)
-    x = builder.layers.TransformerEncoderBlock(num_heads=2, intermediate_dim=16)(x, mask=pad)
+    x = builder.model.layers.TokenAndPositionEmbedding(30, 6, 8)(tokens)
+    x = builder.model.layers.TransformerEncoderBlock(num_heads=2, intermediate_dim=16)(x, mask=pad)
     model = keras.Model([tokens, pad], x)
     mask = np.array([[1, 1, 1, 1, 0, 0]], bool)
     a = outputs(model, [np.array([[5, 7, 9, 2, 11, 12]], "int32"), mask])
@@ -365,7 +365,7 @@ def test_encoder_ignores_what_lies_under_padding():
 def test_decoder_is_causal():
     x = keras.Input((6, 8))
     context = keras.Input((4, 8))
-    y = builder.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)(x, context=context)
+    y = builder.model.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)(x, context=context)
     model = keras.Model([x, context], y)
     rng = np.random.default_rng(0)
     seq, ctx = rng.normal(size=(1, 6, 8)).astype("float32"), rng.normal(size=(1, 4, 8)).astype("float32")
@@ -379,14 +379,14 @@ def test_decoder_is_causal():
 
 
 def test_decoder_must_be_called_as_it_was_built():
-    layer = builder.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)
+    layer = builder.model.layers.TransformerDecoderBlock(num_heads=2, intermediate_dim=16)
     layer(np.zeros((1, 3, 4), "float32"), context=np.zeros((1, 2, 4), "float32"))
     with pytest.raises(ValueError, match="built with a context"):
         layer(np.zeros((1, 3, 4), "float32"))
 
 
 def test_mask_zero_mask_reaches_the_model_output():
-    model = _text_model(builder.layers.TransformerEncoderBlock)
+    model = _text_model(builder.model.layers.TransformerEncoderBlock)
     pooled = keras.layers.GlobalAveragePooling1D()(model.output)
     pooled_model = keras.Model(model.input, pooled)
     a = outputs(pooled_model, np.array([[5, 7, 0, 0, 0, 0]], "int32"))
@@ -395,13 +395,13 @@ def test_mask_zero_mask_reaches_the_model_output():
 
 
 def test_embed_dim_not_divisible_by_heads_names_both():
-    layer = builder.layers.TransformerEncoderBlock(num_heads=3, intermediate_dim=8)
+    layer = builder.model.layers.TransformerEncoderBlock(num_heads=3, intermediate_dim=8)
     with pytest.raises(ValueError, match=r"divisible by num_heads.*num_heads=3"):
         layer(np.zeros((1, 2, 8), "float32"))
 
 
 def test_sequence_longer_than_sequence_length_is_refused():
-    layer = builder.layers.TokenAndPositionEmbedding(10, 4, 8)
+    layer = builder.model.layers.TokenAndPositionEmbedding(10, 4, 8)
     with pytest.raises(ValueError, match="at most sequence_length=4"):
         layer(keras.Input((6,), dtype="int32"))
 
@@ -410,7 +410,7 @@ def test_sequence_longer_than_sequence_length_is_refused():
 
 def _window_model(shift_size):
     x = keras.Input((4, 4, 4))
-    return keras.Model(x, builder.layers.WindowAttention(num_heads=2, window_size=2, shift_size=shift_size)(x))
+    return keras.Model(x, builder.model.layers.WindowAttention(num_heads=2, window_size=2, shift_size=shift_size)(x))
 
 
 def _nudge(image, row, col):
@@ -439,7 +439,7 @@ def test_shifted_windows_cross_borders_but_not_the_wrap_around():
 
 
 def test_patch_merging_concatenates_each_2x2_group_as_swin_does():
-    layer = builder.layers.PatchMerging(units=3)
+    layer = builder.model.layers.PatchMerging(units=3)
     image = np.arange(2 * 4 * 4 * 2, dtype="float32").reshape(2, 4, 4, 2)
     layer(image)
     layer.norm.set_weights([np.ones(8, "float32"), np.zeros(8, "float32")])

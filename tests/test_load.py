@@ -13,7 +13,7 @@ import time
 import pytest
 
 from builder.errors import Location, SpecError
-from builder.load import Limits, load, load_text, resolve_plain_scalar
+from builder.language.loader import Limits, load, load_text, resolve_plain_scalar
 
 
 def value_of(text: str):

@@ -26,9 +26,9 @@ def test_a_name_registered_twice_is_refused():
 
 
 def test_every_family_is_a_registry_and_the_kinds_have_their_samplers():
-    from builder.data import SOURCES
-    from builder.generate import SAMPLERS
-    from builder.kinds import KINDS
+    from builder.training.data import SOURCES
+    from builder.runs.generate import SAMPLERS
+    from builder.training.kinds import KINDS
 
     assert all(isinstance(table, Registry) for table in (SOURCES, KINDS, SAMPLERS))
     assert {"builtin", "csv", "numpy", "images", "text", "keras", "synthetic", "corpus"} <= set(SOURCES)

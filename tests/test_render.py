@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builder import render as drawing
+from builder.graph import render as drawing
 from builder.cli import load_graph, main
-from builder.render import RenderError, render, write
+from builder.graph.render import RenderError, render, write
 from spec_helpers import graph_of, write_spec
 
 GOOD_SPECS = sorted((Path(__file__).parent / "good_specs").glob("*.yaml"))
@@ -312,7 +312,7 @@ def test_rankdir_and_bad_arguments(tmp_path):
 
 def test_same_spec_gives_byte_identical_dot_across_processes(tmp_path):
     path = write_spec(tmp_path, RESNET)
-    code = ("import sys; from builder.cli import load_graph; from builder.render import render; "
+    code = ("import sys; from builder.cli import load_graph; from builder.graph.render import render; "
             "sys.stdout.write(render(load_graph(sys.argv[1], {}), collapse=True, depth=1))")
     outputs = {subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
@@ -396,7 +396,7 @@ def test_dot_runs_under_a_timeout(tmp_path):
 
 
 def test_render_module_never_imports_keras():
-    code = ("import sys, builder.render, builder.cli; "
+    code = ("import sys, builder.graph.render, builder.cli; "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -18,12 +18,14 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from builder import resolve as resolve_module
+from builder.graph import expand, expressions
 from builder.cli import main
 from builder.errors import SpecError
-from builder.load import load, load_text
-from builder.parse import parse
-from builder.resolve import Graph, Ref, evaluate, resolve
+from builder.language.loader import load, load_text
+from builder.language.parser import parse
+from builder.graph import resolve
+from builder.graph.expressions import evaluate
+from builder.graph.ir import Graph, Ref
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SPECS = Path(__file__).parent / "good_specs"
@@ -85,7 +87,7 @@ def test_expressions_are_arithmetic_over_parameters(expression, value):
     ("1" * 201, "an expression is at most 200 characters"),
 ])
 def test_expressions_refuse_everything_else(expression, message):
-    with pytest.raises(resolve_module._ExprError, match=None) as caught:
+    with pytest.raises(expressions._ExprError, match=None) as caught:
         evaluate(expression, {"width": 32, "name": "dense"}, set())
     assert message in str(caught.value)
 
@@ -267,7 +269,7 @@ layers:
 
 
 def test_the_expanded_size_is_limited(monkeypatch):
-    monkeypatch.setattr(resolve_module, "MAX_NODES", 50)
+    monkeypatch.setattr(expand, "MAX_NODES", 50)
     problems = problems_of("""
 blocks:
   inner: {layers: [{type: Dense, units: 3}]}

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import resources, schema
-from builder.catalog import catalog
-from builder.catalog_gen import CATALOG_PATH
+from builder import resources
+
+from builder.language import schema
+from builder.language.catalogue import catalog
+from builder.model.catalogue_gen import CATALOG_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +38,7 @@ def test_schema_documents_fields_and_layer_arguments():
 
 def test_committed_catalogue_matches_installed_keras_and_builder_layers():
     keras = pytest.importorskip("keras")
-    from builder import catalog_gen
+    from builder.model import catalogue_gen as catalog_gen
 
     committed = json.loads(CATALOG_PATH.read_text())
     if committed["keras_version"] != keras.__version__:
@@ -54,7 +56,7 @@ def test_catalogue_refuses_code_running_layers():
 
 def test_every_keras_default_passes_its_argument_check():
     """A Keras default is always valid; a checker that rejects one is wrong, not the default."""
-    from builder import argtypes
+    from builder.language import argtypes
 
     cat = catalog()
     rejected = []

@@ -9,14 +9,13 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from builder.cli import load_graph, main
-from builder.load import load, load_text
-from builder.parse import parse
-from builder.resolve import resolve
-from builder import search_space
+from builder.language.loader import load, load_text
+from builder.language.parser import parse
+from builder.graph import resolve
+from builder.graph import search_space
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -146,8 +145,8 @@ def read_rows(path: Path) -> list[dict]:
 def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp_path, monkeypatch):
     import optuna
 
-    from builder.search import SearchOptions, search
-    from builder.train import TrainOptions, train
+    from builder.search.study import SearchOptions, search
+    from builder.training.run import TrainOptions, train
 
     monkeypatch.chdir(tmp_path)
     # val_loss, not the default val_accuracy: on 30 iris rows three trials can tie on accuracy, and ties
@@ -186,7 +185,7 @@ def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp
 def test_trials_that_all_score_the_same_give_a_reason_instead_of_importances(tmp_path):
     import optuna
 
-    from builder.search import _importances
+    from builder.search.study import _importances
 
     spec = parse(load(write(tmp_path)))
     study = optuna.create_study(direction="maximize")

@@ -94,7 +94,7 @@ def random_inputs(model, batch: int = 2) -> list:
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_small_version_builds_and_runs(name):
     keras = pytest.importorskip("keras")
-    from builder.compile import compile_graph
+    from builder.model.compile import compile_graph
 
     overrides, expected = SMALL[name]
     graph = load_graph(str(SPECS / f"{name}.yaml"), overrides)
@@ -120,7 +120,7 @@ def test_the_small_vit_learns_digits_in_a_few_epochs(tmp_path):
     pytest.importorskip("keras")
     import json
 
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     graph = load_graph(str(SPECS / "vit.yaml"), {"depth": 2})
     run = train(graph, SPECS / "vit.yaml", TrainOptions(out=tmp_path / "run", epochs=4, verbose=0, diagram=False))

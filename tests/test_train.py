@@ -19,14 +19,14 @@ pytest.importorskip("keras")
 
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
-from builder.runs import read_history  # noqa: E402
+from builder.training.run_folder import read_history  # noqa: E402
 from spec_helpers import graph_of, iris_mlp, write_spec  # noqa: E402
 
 IRIS_MLP = iris_mlp()
 
 
 def train_spec(tmp_path, text, **options):
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     graph = graph_of(tmp_path, text)
     return train(graph, tmp_path / "spec.yaml", TrainOptions(out=tmp_path / "run", verbose=0, **options))
@@ -40,7 +40,7 @@ def test_tiny_spec_learns_far_above_chance_and_leaves_a_complete_run_folder(tmp_
     assert summary["samples"] == {"train": 120, "validation": 30}
     import keras
 
-    from builder.backends import adapter
+    from builder.training.backends import adapter
 
     assert summary["backend"] == keras.backend.backend() and summary["device"] == adapter().device()
     assert summary["samples_per_second"] > 0
@@ -98,7 +98,7 @@ def test_data_that_does_not_fit_the_input_is_a_located_error(tmp_path):
 
 
 def test_a_training_kind_that_is_not_there_yet_is_a_located_error(tmp_path, monkeypatch):
-    from builder.kinds import KINDS
+    from builder.training.kinds import KINDS
 
     monkeypatch.delitem(KINDS, "diffusion")   # every kind the spec language names is registered now
     with pytest.raises(SpecError) as info:
@@ -189,9 +189,9 @@ def test_text_source_from_a_csv_column(tmp_path):
 
 
 def test_every_builtin_set_loads(tmp_path):
-    from builder.data import load_data
+    from builder.training.data import load_data
     from builder.errors import Location
-    from builder.spec import BuiltinData
+    from builder.language.spec import BuiltinData
 
     sizes = {"digits": (1797, 64), "iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30)}
     for name, (count, features) in sizes.items():
@@ -252,10 +252,10 @@ def test_evaluate_and_predict_from_a_run(tmp_path):
 
 def mixed_training_batches(spec_text: str, tmp_path, x, y, seed: int = 0):
     """The training and validation batches of `x`, `y` (one-hot) as `fit` would see them with `train.augment`."""
-    from builder import backends
-    from builder.augment import augmentation
+    from builder.training import backends
+    from builder.training.augment import augmentation
     from builder.errors import Location
-    from builder.train import fit_arguments
+    from builder.training.run import fit_arguments
 
     graph = graph_of(tmp_path, spec_text)
     pipeline = augmentation(graph.spec.train.augment, seed, lambda i: Location("x"))
@@ -347,7 +347,7 @@ def test_cutmix_trains_a_digit_classifier(tmp_path):
 def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
     # a kill between an epoch's backup and its history row (or the other way round) must not leave
     # the resumed history with a gap or a repeat: the log is cut back to the epoch training resumes at
-    from builder.train import HistoryLog
+    from builder.training.run import HistoryLog
 
     log = HistoryLog(tmp_path / "history.csv")
     for epoch in range(5):
@@ -366,7 +366,7 @@ def test_the_whole_model_checkpoint_is_not_paid_for_on_every_fast_epoch(tmp_path
     # `interval` seconds, and the last good one when training ends
     import keras
 
-    from builder.train import EpochCheckpoint
+    from builder.training.run import EpochCheckpoint
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     saves = []
@@ -392,7 +392,7 @@ def test_backups_cost_at_most_a_set_share_of_the_training_time(tmp_path):
 
     import keras
 
-    from builder.train import ThrottledBackup
+    from builder.training.run import ThrottledBackup
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")

@@ -15,7 +15,7 @@ pytest.importorskip("keras")
 
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
-from builder.runs import read_history  # noqa: E402
+from builder.training.run_folder import read_history  # noqa: E402
 from spec_helpers import graph_of, write_spec  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "transfer"
@@ -43,7 +43,7 @@ def mlp(classes: int = 3, extra: str = "") -> str:
 
 
 def train_text(folder: Path, text: str, name: str = "run", **options):
-    from builder.train import TrainOptions, train
+    from builder.training.run import TrainOptions, train
 
     folder.mkdir(parents=True, exist_ok=True)
     graph = graph_of(folder, text)
@@ -134,7 +134,7 @@ def test_freeze_targets_may_be_block_instances_and_init_map_keys_inner_nodes(tmp
             - {epochs: 1, freeze: {until: body_1}}    # one repeat
             - {epochs: 1, freeze: {until: body_2.a}}  # a node inside one
     """)
-    from builder.transfer import frozen_nodes
+    from builder.training.transfer import frozen_nodes
 
     assert frozen_nodes(graph, "body") == frozen_nodes(graph, "body_2.a") == {"x", "body_1.a", "body_2.a"}
     assert frozen_nodes(graph, "body_1") == {"x", "body_1.a"}
@@ -149,9 +149,9 @@ def test_per_class_and_validation_split_do_not_go_together(tmp_path):
 # --- data: classes and per_class -------------------------------------------------------------------
 
 def test_classes_are_selected_and_relabelled_and_per_class_keeps_the_rest_for_validation(tmp_path):
-    from builder.data import load_data
+    from builder.training.data import load_data
     from builder.errors import Location
-    from builder.spec import BuiltinData
+    from builder.language.spec import BuiltinData
 
     spec = BuiltinData(source="builtin", name="digits", image=True, classes=[7, 5], per_class=20)
     data = load_data(spec, tmp_path, Location("x"), seed=3)
@@ -192,8 +192,8 @@ def test_init_from_a_run_loads_matching_nodes_reports_the_rest_and_records_it(tm
 def test_loaded_weights_are_the_source_weights(tmp_path, source_run):
     import keras
 
-    from builder.compile import compile_graph
-    from builder.transfer import load_initial_weights
+    from builder.model.compile import compile_graph
+    from builder.training.transfer import load_initial_weights
     from builder.errors import Location
 
     graph = graph_of(tmp_path, mlp())
@@ -284,8 +284,8 @@ def test_phases_run_in_one_folder_with_a_phase_column(tmp_path, source_run):
 
 
 def test_a_run_interrupted_in_its_second_phase_resumes_in_that_phase(tmp_path, monkeypatch):
-    from builder import train as training
-    from builder.runs import RunFolder
+    from builder.training import run as training
+    from builder.training.run_folder import RunFolder
 
     original = training.HistoryLog.on_epoch_end
 
@@ -329,10 +329,10 @@ train:
 
 
 def test_augmentation_changes_training_batches_only(tmp_path):
-    from builder import backends
-    from builder.augment import augmentation
+    from builder.training import backends
+    from builder.training.augment import augmentation
     from builder.errors import Location
-    from builder.train import fit_arguments
+    from builder.training.run import fit_arguments
 
     graph = graph_of(tmp_path, AUGMENTED)
     x = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32")
@@ -465,7 +465,7 @@ layers:
 def test_the_closed_list_of_applications_is_keras_own():
     import keras
 
-    from builder.applications import APPLICATIONS
+    from builder.language.applications import APPLICATIONS
 
     installed = {n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))}
     assert set(APPLICATIONS) == installed

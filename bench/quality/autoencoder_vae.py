@@ -34,7 +34,7 @@ NOISE = 0.2
 
 
 def train_run(spec: Path, overrides: dict, epochs: int | None, folder: Path):
-    from builder.train import load_run_models, run_data
+    from builder.training.run_folder import load_run_models, run_data
 
     trained = train_spec(spec, folder, overrides, epochs)
     _, data = run_data(trained.run)
@@ -66,7 +66,7 @@ def main() -> int:
 
     import numpy as np
 
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     import_keras()
     rows = []

@@ -41,12 +41,12 @@ def main() -> int:
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import SVC
 
-    from builder.backend import import_keras
+    from builder.training.backends.select import import_keras
 
     import_keras()
     from builder.cli import parse_overrides
-    from builder.generate import generate
-    from builder.train import run_data
+    from builder.runs.generate import generate
+    from builder.training.run_folder import run_data
 
     spec = ROOT / "specs" / "cgan.yaml"
     overrides = parse_overrides(tuple(args.sets))

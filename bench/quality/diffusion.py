@@ -52,8 +52,8 @@ def main() -> int:
     from sklearn.model_selection import train_test_split
 
     from builder.cli import load_graph, parse_overrides
-    from builder.generate import generate
-    from builder.runs import RunFolder
+    from builder.runs.generate import generate
+    from builder.training.run_folder import RunFolder
 
     spec = ROOT / "specs" / "ddpm.yaml"
     overrides = parse_overrides(tuple(args.sets))

@@ -62,9 +62,9 @@ def main() -> int:
     sets = args.sets or SIZE
 
     from builder.cli import load_graph, parse_overrides
-    from builder.generate import generate
-    from builder.runs import read_history
-    from builder.train import read_transform, run_data
+    from builder.runs.generate import generate
+    from builder.training.run_folder import read_history
+    from builder.training.run_folder import read_transform, run_data
 
     spec = ROOT / "specs" / "gpt.yaml"
     overrides = parse_overrides(tuple(sets))

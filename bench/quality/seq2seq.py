@@ -67,8 +67,8 @@ def measure(label, name, overrides, data, epochs, args, folder: Path):
     import numpy as np
 
     from builder.cli import load_graph
-    from builder.kinds.seq2seq import beam_decode, greedy_decode
-    from builder.train import load_run_model, read_transform, run_data
+    from builder.training.kinds.seq2seq import beam_decode, greedy_decode
+    from builder.training.run_folder import load_run_model, read_transform, run_data
 
     folder.mkdir(parents=True, exist_ok=True)
     spec = spec_file(name, data, folder, args.samples)

@@ -1,0 +1,329 @@
+"""Types of layer arguments, defined once and shared by every layer.
+
+Keras constructors carry no type annotations, so the catalogue gives only
+names and defaults. Here each argument *name* that means the same thing
+across layers (`units`, `filters`, `rate`, `kernel_size`, `activation`, ...)
+gets one checker; an argument not named here is typed by its default (a
+boolean default takes a boolean, an int default an int, and so on).
+`Conv2D.padding` style keys override a name for one layer type.
+
+Checkers are strict like the rest of the spec: `units: "8"` and `units: true`
+are errors, not 8 and 1. A checker returns None when the value is fine, or the
+message fragment after "expected ".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+from builder.language.applications import APPLICATIONS
+from builder.language.catalogue import catalog
+from builder.errors import did_you_mean, show
+
+Checker = Callable[[Any], "str | None"]
+
+MAX_DIM = 2**31 - 1
+_PATHLIKE = re.compile(r"(^[~./\\])|(/|\\)|(^[a-zA-Z][a-zA-Z0-9+.-]*://)")
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: Any) -> bool:
+    return (is_int(v) or isinstance(v, float)) and not (isinstance(v, float) and not math.isfinite(v))
+
+
+def looks_like_path(text: str) -> bool:
+    """Paths and URLs never belong in layer arguments (SECURITY.md)."""
+    return bool(_PATHLIKE.search(text))
+
+
+# --- building blocks -----------------------------------------------------------
+
+def positive_int(v):
+    return None if is_int(v) and 0 < v <= MAX_DIM else "a positive integer"
+
+
+def non_negative_int(v):
+    return None if is_int(v) and 0 <= v <= MAX_DIM else "an integer >= 0"
+
+
+def any_int(v):
+    return None if is_int(v) and abs(v) <= MAX_DIM else "an integer"
+
+
+def boolean(v):
+    return None if isinstance(v, bool) else "true or false"
+
+
+def number(v):
+    return None if is_number(v) else "a finite number"
+
+
+def positive_number(v):
+    return None if is_number(v) and v > 0 else "a number > 0"
+
+
+def non_negative_number(v):
+    return None if is_number(v) and v >= 0 else "a number >= 0"
+
+
+def fraction(v):
+    return None if is_number(v) and 0 <= v < 1 else "a number in [0, 1)"
+
+
+def unit_interval(v):
+    return None if is_number(v) and 0 <= v <= 1 else "a number in [0, 1]"
+
+
+# JSON Schema twins of the checkers above, for editors (see builder.language.schema).
+positive_int.schema = {"type": "integer", "minimum": 1}
+non_negative_int.schema = {"type": "integer", "minimum": 0}
+any_int.schema = {"type": "integer"}
+boolean.schema = {"type": "boolean"}
+number.schema = {"type": "number"}
+positive_number.schema = {"type": "number", "exclusiveMinimum": 0}
+non_negative_number.schema = {"type": "number", "minimum": 0}
+fraction.schema = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+unit_interval.schema = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def optional(check: Checker) -> Checker:
+    def checker(v):
+        return None if v is None else check(v)
+    for attr in ("choices", "group"):
+        if hasattr(check, attr):
+            setattr(checker, attr, getattr(check, attr))
+    if hasattr(check, "schema"):
+        checker.schema = {"anyOf": [{"type": "null"}, check.schema]}
+    return checker
+
+
+def int_or_tuple(check: Checker, max_len: int = 3) -> Checker:
+    """An int, or a list of 1..max_len ints, each passing `check`."""
+    def checker(v):
+        if isinstance(v, list):
+            ok = 1 <= len(v) <= max_len and all(check(x) is None for x in v)
+        else:
+            ok = check(v) is None
+        return None if ok else f"{_describe(check)} or a list of up to {max_len} of them"
+    item = getattr(check, "schema", {})
+    checker.schema = {"anyOf": [item, {"type": "array", "items": item, "minItems": 1, "maxItems": max_len}]}
+    return checker
+
+
+def _describe(check: Checker) -> str:
+    for probe in (0, -1, 1.5, "x", None):
+        message = check(probe)
+        if message:
+            return message
+    return "a valid value"
+
+
+def list_of(check: Checker, min_len: int = 0, max_len: int = 10_000) -> Checker:
+    def checker(v):
+        if isinstance(v, list) and min_len <= len(v) <= max_len and all(check(x) is None for x in v):
+            return None
+        return f"a list of {_describe(check)}"
+    checker.schema = {"type": "array", "items": getattr(check, "schema", {}), "minItems": min_len}
+    return checker
+
+
+def one_of(*choices: str) -> Checker:
+    def checker(v):
+        return None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
+    checker.choices = choices  # type: ignore[attr-defined]
+    return checker
+
+
+def name_from(group: str, allow_none: bool = True) -> Checker:
+    """A name from one of the catalogue's closed lists (activations, initializers, ...)."""
+    def checker(v):
+        if v is None and allow_none:
+            return None
+        names = catalog().names[group]
+        if isinstance(v, str) and v in names:
+            return None
+        return f"the name of one of Keras' {group} (e.g. {', '.join(repr(n) for n in names[:4])}, ...)"
+    checker.group = group  # type: ignore[attr-defined]
+    return checker
+
+
+def regularizer(v):
+    """`{l1: x}`, `{l2: x}` or both; compiled into `keras.regularizers.L1L2`."""
+    if v is None:
+        return None
+    if isinstance(v, dict) and v and set(v) <= {"l1", "l2"} and all(non_negative_number(x) is None for x in v.values()):
+        return None
+    return "null or a mapping like {l2: 1.0e-4} (keys l1 and/or l2, numbers >= 0)"
+
+
+regularizer.schema = {"anyOf": [{"type": "null"}, {
+    "type": "object", "additionalProperties": False, "minProperties": 1,
+    "properties": {"l1": {"type": "number", "minimum": 0}, "l2": {"type": "number", "minimum": 0}}}]}
+
+
+def plain_string(v):
+    if not isinstance(v, str):
+        return "text"
+    if looks_like_path(v):
+        return "text that is not a path or URL (files come only from the command line or `train.data`)"
+    return None
+
+
+plain_string.schema = {"type": "string"}
+
+
+def json_value(v):
+    """Arguments with no known type: scalars and lists of them, never mappings."""
+    if v is None or isinstance(v, bool) or is_number(v):
+        return None
+    if isinstance(v, str):
+        return plain_string(v)
+    if isinstance(v, list):
+        return None if all(json_value(x) is None for x in v) else "a list of numbers, text or booleans"
+    return "a number, text, boolean, or a list of them (mappings would smuggle objects in)"
+
+
+json_value.schema = {"not": {"type": "object"}}
+
+
+DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
+          "uint8", "bool", "string", "mixed_float16", "mixed_bfloat16")
+
+# --- the shared table -----------------------------------------------------------
+
+ARG_TYPES: dict[str, Checker] = {
+    # sizes
+    "units": positive_int, "filters": positive_int, "num_heads": positive_int,
+    "key_dim": positive_int, "value_dim": optional(positive_int), "output_dim": positive_int,
+    "input_dim": positive_int, "n": positive_int, "groups": positive_int,
+    "depth_multiplier": positive_int, "num_tokens": optional(positive_int),
+    "max_tokens": optional(positive_int), "num_bins": optional(positive_int),
+    "sequence_length": positive_int, "vocabulary_size": positive_int, "max_length": positive_int,
+    "intermediate_dim": positive_int, "num_layers": positive_int, "patch_size": int_or_tuple(positive_int, 2),
+    "height": positive_int, "width": positive_int, "embed_dim": positive_int,
+    "kernel_size": int_or_tuple(positive_int), "strides": int_or_tuple(positive_int),
+    "pool_size": int_or_tuple(positive_int), "dilation_rate": int_or_tuple(positive_int),
+    "size": int_or_tuple(positive_int), "output_size": int_or_tuple(positive_int),
+    "cropping": int_or_tuple(non_negative_int),
+    "target_shape": list_of(lambda x: None if is_int(x) and (x > 0 or x == -1) else "a positive integer or -1",
+                            1, 8),
+    "dims": list_of(positive_int, 1, 8),
+    # rates and scalars
+    "rate": fraction, "dropout": fraction, "recurrent_dropout": fraction,
+    "epsilon": positive_number, "momentum": unit_interval, "stddev": non_negative_number,
+    "alpha": number, "negative_slope": non_negative_number, "max_value": optional(non_negative_number),
+    "threshold": number, "kl_weight": non_negative_number, "max_wavelength": positive_number,
+    "scale": number, "offset": number, "factor": json_value,
+    # names from closed lists
+    "activation": name_from("activations"), "recurrent_activation": name_from("activations"),
+    "padding": one_of("valid", "same", "causal"),
+    "data_format": optional(one_of("channels_last", "channels_first")),
+    "merge_mode": optional(one_of("concat", "sum", "mul", "ave")),
+    "interpolation": one_of("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"),
+    "dtype": optional(one_of(*DTYPES)),
+    "axis": lambda v: None if any_int(v) is None or list_of(any_int, 1, 8)(v) is None
+    else "an integer or a list of integers",
+    "seed": optional(non_negative_int),
+    "trainable": boolean,
+}
+for _kind in ("kernel", "bias", "recurrent", "embeddings", "beta", "gamma", "depthwise", "pointwise",
+              "moving_mean", "moving_variance", "alpha"):
+    ARG_TYPES[f"{_kind}_initializer"] = name_from("initializers")
+    ARG_TYPES[f"{_kind}_regularizer"] = regularizer
+    ARG_TYPES[f"{_kind}_constraint"] = name_from("constraints")
+ARG_TYPES["activity_regularizer"] = regularizer
+ARG_TYPES["initializer"] = name_from("initializers")  # builder's PositionEmbedding, ClassToken
+
+# Per-layer overrides, for names that mean something else in one layer. (No override is needed
+# where the layer's own default already tells the type apart: see `checker_for`.)
+for _dim in ("1D", "2D", "3D"):
+    ARG_TYPES[f"ZeroPadding{_dim}.padding"] = int_or_tuple(json_value)
+def _application(v: Any) -> str | None:
+    return None if v in APPLICATIONS else "a network of keras.applications such as MobileNetV2, ResNet50, " \
+                                          "EfficientNetB0 or ConvNeXtTiny (see builder/language/applications.py)"
+
+
+_application.choices = APPLICATIONS  # type: ignore[attr-defined]
+ARG_TYPES["Application.architecture"] = _application
+ARG_TYPES["Application.weights"] = one_of("imagenet", "none")
+ARG_TYPES["Application.pooling"] = optional(one_of("avg", "max"))
+def _factor_range(v: Any) -> str | None:
+    """`CutMix.factor`: a number f in [0, 1] (the range [0, f]), or a pair [low, high] within [0, 1]."""
+    if unit_interval(v) is None:
+        return None
+    if isinstance(v, list) and len(v) == 2 and all(unit_interval(x) is None for x in v) and v[0] <= v[1]:
+        return None
+    return "a number in [0, 1], or a pair [low, high] with 0 <= low <= high <= 1"
+
+
+_factor_range.schema = {"anyOf": [unit_interval.schema,   # type: ignore[attr-defined]
+                                  {"type": "array", "items": unit_interval.schema, "minItems": 2, "maxItems": 2}]}
+ARG_TYPES["CutMix.factor"] = _factor_range
+ARG_TYPES["MixUp.alpha"] = positive_number   # the Beta distribution's parameter
+ARG_TYPES["Dot.axes"] = lambda v: None if any_int(v) is None or list_of(any_int, 2, 2)(v) is None \
+    else "an integer or a list of two integers"
+
+
+def _by_default(entry: dict) -> Checker:
+    """A checker inferred from the catalogue's default for arguments not in the table."""
+    if "default" not in entry:
+        return json_value
+    default = entry["default"]
+    if isinstance(default, bool):
+        return boolean
+    if is_int(default):
+        return any_int
+    if isinstance(default, float):
+        return number
+    if isinstance(default, str):
+        return plain_string
+    return json_value
+
+
+def checker_for(layer_type: str, arg: str, entry: dict) -> Checker:
+    """The checker for one argument of one layer type.
+
+    A Keras default is always a valid value, so: a shared type that would
+    reject the layer's own default does not apply to that layer (the default
+    types the argument instead), and a default of None admits None.
+    """
+    check = ARG_TYPES.get(f"{layer_type}.{arg}") or ARG_TYPES.get(arg)
+    if check is None:
+        return _by_default(entry)
+    if "default" in entry:
+        default = entry["default"]
+        if default is None:
+            return optional(check)
+        if check(default) is not None:
+            return _by_default(entry)
+    return check
+
+
+def check_value(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:
+    """None, or an error message in Keras' style: "expected ... Received: arg=value"."""
+    expected = checker_for(layer_type, arg, entry)(value)
+    if expected is None:
+        return None
+    return f"expected {expected}. Received: {arg}={show(value)}"
+
+
+def hint_for(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:
+    """A did-you-mean for a misspelt name, or a YAML 1.1 reminder for yes/no."""
+    check = checker_for(layer_type, arg, entry)
+    if isinstance(value, str):
+        choices = getattr(check, "choices", None)
+        group = getattr(check, "group", None)
+        if group:
+            choices = catalog().names[group]
+        if choices:
+            return did_you_mean(value, choices)
+        if value.lower() in ("yes", "no", "on", "off", "y", "n") and check is boolean:
+            return "write true or false (YAML 1.2: yes/no/on/off are text)"
+        if check in (positive_int, non_negative_int, any_int, number, positive_number, fraction):
+            return "remove the quotes to write a number"
+    return None

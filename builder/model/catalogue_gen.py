@@ -1,0 +1,184 @@
+"""Generates `builder/resources/keras_layers.json`, the catalogue of layer types a spec may name.
+
+Validation must not import Keras (it would cost seconds), yet it must check
+layer arguments against the real constructor signatures. So this module, the
+one place that introspects Keras for that purpose, writes the signatures of
+every public `keras.layers` class and every builder layer into a JSON file,
+and `builder.language.catalogue` reads that file. A test regenerates it and fails on
+drift. Run `builder catalogue` after adding a layer or upgrading Keras.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from pathlib import Path
+
+from builder import resources
+
+CATALOG_PATH = resources.source_path(resources.CATALOGUE)
+
+# Classes that are not graph nodes, or that would run or load code a spec must
+# not be able to name. The reason is shown to a user who asks for them.
+EXCLUDED = {
+    "Lambda": "it runs arbitrary Python code; write a builder layer instead",
+    "TFSMLayer": "it loads a SavedModel from a path; load weights through `train.init`",
+    "JaxLayer": "it wraps a Python function",
+    "FlaxLayer": "it wraps a Python module",
+    "TorchModuleWrapper": "it wraps a Python module",
+    "Layer": "it is the abstract base class; name a concrete layer",
+    "Wrapper": "it is an abstract base class; use Bidirectional, TimeDistributed, ...",
+    "InputLayer": "inputs are declared under `inputs:`",
+    "InputSpec": "it is not a layer",
+    "Pipeline": "list the layers in order instead",
+    "StackedRNNCells": "stack recurrent layers instead",
+    "RNN": "use SimpleRNN, LSTM or GRU",
+    "SimpleRNNCell": "cells are used inside RNN layers; use SimpleRNN",
+    "LSTMCell": "cells are used inside RNN layers; use LSTM",
+    "GRUCell": "cells are used inside RNN layers; use GRU",
+}
+
+FAMILY_BY_MODULE = {
+    "activations": "activation",
+    "attention": "attention",
+    "convolutional": "convolution",
+    "core": "dense",
+    "merging": "merge",
+    "normalization": "normalization",
+    "pooling": "pooling",
+    "regularization": "regularization",
+    "reshaping": "reshape",
+    "rnn": "recurrent",
+    "preprocessing": "preprocessing",
+}
+
+# Constructor arguments that take a nested layer spec rather than a value.
+LAYER_ARGS = {"layer", "backward_layer"}
+# Arguments builder sets itself or that would smuggle objects in.
+HIDDEN_ARGS = {"self", "name", "weights", "input_shape", "batch_input_shape", "batch_size",
+               "quantization_config"}
+BASE_ARGS = {"trainable": True, "dtype": None}
+# Layers that are not merges but are called on a list of tensors.
+LIST_INPUT = {"Attention", "AdditiveAttention", "HashedCrossing"}
+
+
+def _json_default(value):
+    """A signature default as JSON, or a marker when it is an object."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return {"default": value}
+    if isinstance(value, float):
+        return {"default": value} if math.isfinite(value) else {"default_text": repr(value)}
+    if isinstance(value, list) and all(isinstance(v, (bool, int, float, str)) or v is None for v in value):
+        return {"default": value}
+    return {"default_text": repr(value)[:80]}
+
+
+def _params(fn, skip: set[str]) -> dict:
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in skip or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        entry = {"required": True} if p.default is inspect.Parameter.empty else _json_default(p.default)
+        if name in LAYER_ARGS:
+            entry["kind"] = "layer"
+        out[name] = entry
+    return out
+
+
+def _family(cls) -> str:
+    module = cls.__module__
+    if module.startswith("builder."):
+        return "builder"
+    for part in module.split(".")[::-1]:
+        if part in FAMILY_BY_MODULE:
+            return FAMILY_BY_MODULE[part]
+    return "other"
+
+
+def describe(cls, merge_base) -> dict:
+    # `weights` (initial arrays) is hidden for Keras' layers; builder's Application names its weights with it
+    args = _params(cls.__init__, HIDDEN_ARGS - {"weights"} if cls.__module__.startswith("builder.") else HIDDEN_ARGS)
+    for name, default in BASE_ARGS.items():
+        args.setdefault(name, {"default": default})
+    call = _params(cls.call, {"self"})
+    positional = [n for n, p in inspect.signature(cls.call).parameters.items()
+                  if n != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    doc = inspect.getdoc(cls) or ""
+    return {
+        "family": _family(cls),
+        "many_inputs": bool(issubclass(cls, merge_base) or cls.__name__ in LIST_INPUT
+                            or getattr(cls, "builder_many_inputs", False)),
+        "input_arg": positional[0] if positional else None,
+        "args": args,
+        "call": {n: v for n, v in call.items() if n != (positional[0] if positional else None)},
+        "summary": doc.split("\n\n")[0].replace("\n", " ")[:200],
+    }
+
+
+OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "Adafactor", "Ftrl",
+              "Lamb", "Lion", "Nadam", "RMSprop")
+_NOT_NAMES = {"get", "serialize", "deserialize"}
+
+
+def _lower_callables(module) -> list[str]:
+    return sorted(n for n in dir(module) if n[:1].islower() and n not in _NOT_NAMES
+                  and callable(getattr(module, n)))
+
+
+def _names(keras) -> dict:
+    """Names a spec may give as strings; each resolves through a closed table."""
+    from keras.src import constraints, initializers
+
+    return {
+        "activations": _lower_callables(keras.activations),
+        # every name Keras' own lookup accepts, minus those that need arguments (constant, stft, min_max_norm)
+        "initializers": sorted(set(initializers.ALL_OBJECTS_DICT) - {
+            "Initializer", "initializer", "Constant", "constant", "STFT", "STFTInitializer", "stft"}),
+        "constraints": sorted(set(constraints.ALL_OBJECTS_DICT) - {"Constraint", "constraint", "MinMaxNorm",
+                                                                    "min_max_norm"}),
+        "losses": [n for n in _lower_callables(keras.losses) if n != "ctc"],
+        "metrics": sorted(set(_lower_callables(keras.metrics)) | {"accuracy", "auc", "precision", "recall"}),
+    }
+
+
+def generate() -> dict:
+    """The catalogue as a dict (imports Keras and builder's layers)."""
+    import keras
+    from keras.src.layers.merging.base_merge import Merge
+
+    import builder.model.layers as builder_layers
+
+    layers, aliases = {}, {}
+    seen: dict[type, str] = {}
+    for name in sorted(dir(keras.layers)):
+        cls = getattr(keras.layers, name)
+        if name.startswith("_") or not inspect.isclass(cls) or name in EXCLUDED:
+            continue
+        if not issubclass(cls, keras.layers.Layer):
+            continue
+        canonical = cls.__name__ if hasattr(keras.layers, cls.__name__) else name
+        if canonical != name:
+            aliases[name] = canonical
+            continue
+        seen[cls] = name
+        layers[name] = describe(cls, Merge)
+    for name in builder_layers.__all__:
+        layers[name] = describe(getattr(builder_layers, name), Merge)
+    return {
+        "generated_by": "builder catalogue",
+        "names": _names(keras),
+        "optimizers": {name.lower(): _params(getattr(keras.optimizers, name).__init__, {"self", "name"})
+                       for name in OPTIMIZERS},
+        "keras_version": keras.__version__,
+        "layers": layers,
+        "aliases": aliases,
+        "excluded": EXCLUDED,
+    }
+
+
+def write(path: Path = CATALOG_PATH) -> Path:
+    path.write_text(json.dumps(generate(), indent=1, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,253 @@
+"""Stage 4, compile: `Graph` -> Keras 3 functional models, one per spec model.
+
+Each node becomes one explicit constructor call on a class from the closed
+catalogue (never `deserialize`, never `get()` on a user dict), called on the
+Keras tensors of its inputs. Keras is the single source of truth for shapes:
+when it rejects a node, the user gets one located line naming the node, its
+input shapes and where they come from, never a Keras traceback.
+
+Resources are checked as the graph is walked: before a layer with weights is
+built, its parameter count is estimated from its input shape, and a model that
+would pass the budget (`max_params`) is refused before Keras allocates it;
+a tensor of more than 2^31 values per sample is refused too.
+
+Public entry point: `compile_graph(graph, max_params=...)` -> `CompiledModels`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import keras
+
+import builder.model.layers as builder_layers
+from builder.language.catalogue import catalog
+from builder.errors import Problem, SpecError, show
+from builder.graph.ir import Graph, ModelGraph, Node, Ref
+
+DEFAULT_MAX_PARAMS = 250_000_000   # VGG16 has 138 M
+MAX_ELEMENTS = 2**31 - 1           # TensorFlow indexes tensors with int32 in places
+
+
+class CompiledModels(dict):
+    """The built models by name, plus what each node produced (for summaries and diagrams).
+
+    `shapes[model][node]` is the output shape (a tuple, or a list of tuples for
+    several outputs) and `params[model][node]` the node's parameter count.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: dict[str, dict[str, Any]] = {}
+        self.params: dict[str, dict[str, int]] = {}
+
+
+# --- turning spec values into constructor arguments --------------------------------------------
+
+def layer_name(node_id: str) -> str:
+    """The Keras layer name of a node: its id, with the block scopes' '.' written '-'.
+
+    PyTorch refuses '.' in the names of a module's parameters (Keras names them after the layer),
+    and node ids never contain '-', so every node keeps a name of its own on every backend.
+    """
+    return node_id.replace(".", "-")
+
+
+def _layer_class(type_name: str):
+    info = catalog().layer(type_name)
+    if info.family == "builder":
+        return getattr(builder_layers, info.name)
+    return getattr(keras.layers, info.name)
+
+
+def _regularizer(value):
+    if value is None:
+        return None
+    return keras.regularizers.L1L2(l1=float(value.get("l1", 0.0)), l2=float(value.get("l2", 0.0)))
+
+
+def constructor_args(type_name: str, args: dict) -> dict:
+    """Spec arguments -> keyword arguments for the layer's constructor."""
+    info = catalog().layer(type_name)
+    out = {}
+    for name, value in args.items():
+        entry = info.args.get(name, {})
+        if entry.get("kind") == "layer":
+            value = make_layer(value.get("type"), {k: v for k, v in value.items() if k != "type"})
+        elif name.endswith("_regularizer"):
+            value = _regularizer(value)
+        out[name] = value
+    return out
+
+
+def make_layer(type_name: str, args: dict, name: str | None = None):
+    cls = _layer_class(type_name)
+    kwargs = constructor_args(type_name, args)
+    if name is not None:
+        kwargs["name"] = name
+    return cls(**kwargs)
+
+
+# --- estimates, before anything is allocated -------------------------------------------------------
+
+def _int_tuple(value, rank: int) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+
+
+def estimate_params(type_name: str, args: dict, input_shape) -> int:
+    """Parameters of the big-weight layers, from their arguments and input shape (0 if unknown)."""
+    if not input_shape or input_shape[-1] is None:
+        return 0
+    channels = int(input_shape[-1])
+    bias = 1 if args.get("use_bias", True) else 0
+    if type_name == "Dense":
+        return channels * args["units"] + bias * args["units"]
+    match = re.fullmatch(r"Conv([123])D(Transpose)?", type_name)
+    if match:
+        kernel = math.prod(_int_tuple(args["kernel_size"], int(match.group(1))))
+        groups = args.get("groups", 1) or 1
+        return kernel * channels // groups * args["filters"] + bias * args["filters"]
+    if type_name == "Embedding":
+        return args["input_dim"] * args["output_dim"]
+    return 0
+
+
+def _elements(shape) -> int:
+    return math.prod(d for d in shape[1:] if d is not None) if shape else 0
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _output_shapes(outputs):
+    if isinstance(outputs, (list, tuple)):
+        return [tuple(o.shape) for o in outputs]
+    return tuple(outputs.shape)
+
+
+# --- the walk -----------------------------------------------------------------------------------------
+
+class _Compiler:
+    def __init__(self, graph: Graph, max_params: int):
+        self.graph = graph
+        self.max_params = max_params
+        self.result = CompiledModels()
+
+    def fail(self, node: Node, message: str, hint: str | None = None) -> SpecError:
+        return SpecError([Problem(node.location, message, hint, node=node.id)])
+
+    def tensor(self, tensors: dict, ref: Ref, reader: Node):
+        value = tensors[ref.node]
+        if ref.index is None:
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise self.fail(reader, f"node {show(reader.id)} reads {ref}, but {show(ref.node)} has one output",
+                            "drop the [k], or make the layer return several (e.g. return_state: true)")
+        if ref.index >= len(value):
+            raise self.fail(reader, f"node {show(reader.id)} reads {ref}, but {show(ref.node)} has "
+                                    f"{len(value)} outputs (0 to {len(value) - 1})")
+        return value[ref.index]
+
+    def describe_inputs(self, node: Node, tensors: dict) -> str:
+        parts = []
+        for ref in node.sources:
+            try:
+                shape = _shape_text(tuple(self.tensor(tensors, ref, node).shape))
+            except (SpecError, AttributeError):
+                shape = "?"
+            parts.append(f"{shape} from {show(str(ref))}")
+        return ", ".join(parts)
+
+    def keras_error(self, node: Node, tensors: dict, exc: Exception) -> SpecError:
+        # Keras wraps errors raised inside call() as "Exception encountered when calling X.call().\n\n<the
+        # message, in ANSI bold>": drop the wrapper and the escapes before taking the first line.
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+        text = re.sub(r"^Exception encountered when calling \S+\.?\s*", "", text)
+        text = text.split("\n")[0]
+        if text.startswith("could not download"):   # builder's Application: not a problem with the input
+            return self.fail(node, f"node {show(node.id)} ({node.type}): {text[:400]}")
+        got = self.describe_inputs(node, tensors)
+        rank = re.search(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)", text)
+        if rank:
+            return self.fail(node, f"node {show(node.id)} ({node.type}) expects a {rank.group(1)}-D input, got {got}",
+                             "add a Reshape/Flatten, or check the input shape")
+        if "would be zero or negative" in text:
+            return self.fail(node, f"node {show(node.id)} ({node.type}) shrinks a dimension to zero or less: input {got}",
+                             "use padding: same, a smaller kernel or stride, or a larger input")
+        return self.fail(node, f"node {show(node.id)} ({node.type}) cannot take input {got}: {text[:300]}")
+
+    def model(self, mgraph: ModelGraph) -> keras.Model:
+        tensors: dict[str, Any] = {}
+        shapes, params = {}, {}
+        total = 0
+        for node in mgraph.nodes.values():
+            if node.op == "input":
+                tensors[node.id] = keras.Input(shape=tuple(node.args["shape"]), dtype=node.args["dtype"],
+                                               name=node.id)
+            elif node.op == "model":
+                callee = self.result[node.type]
+                inputs = [self.tensor(tensors, r, node) for r in node.inputs]  # resolve put them in callee order
+                try:
+                    tensors[node.id] = callee(inputs[0] if len(inputs) == 1 else inputs)
+                except Exception as exc:  # Keras raises many types for a bad wiring
+                    raise self.keras_error(node, tensors, exc) from None
+                params[node.id] = 0  # the callee's weights are counted in the callee
+            else:
+                total += self.layer(node, tensors, params, total, mgraph)
+            out = tensors[node.id]
+            shapes[node.id] = _output_shapes(out)
+            for shape in (shapes[node.id] if isinstance(shapes[node.id], list) else [shapes[node.id]]):
+                if _elements(shape) > MAX_ELEMENTS:
+                    raise self.fail(node, f"node {show(node.id)} outputs {_elements(shape):,} values per sample "
+                                          f"{_shape_text(shape)}, over 2^31 - 1")
+        outputs = [self.tensor(tensors, ref, mgraph.nodes[ref.node]) for ref in mgraph.outputs]
+        inputs = [tensors[name] for name in mgraph.inputs]
+        model = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                            outputs[0] if len(outputs) == 1 else outputs, name=mgraph.name)
+        self.result.shapes[mgraph.name] = shapes
+        self.result.params[mgraph.name] = params
+        return model
+
+    def layer(self, node: Node, tensors: dict, params: dict, total: int, mgraph: ModelGraph) -> int:
+        info = catalog().layer(node.type)
+        positional = [self.tensor(tensors, r, node) for r in node.inputs]
+        first_shape = tuple(positional[0].shape) if positional and hasattr(positional[0], "shape") else None
+        estimate = estimate_params(info.name, node.args, first_shape)
+        if total + estimate > self.max_params:
+            raise self.fail(node, f"node {show(node.id)} ({node.type}) would bring model {show(mgraph.name)} to "
+                                  f"{total + estimate:,} parameters, over the budget of {self.max_params:,}",
+                            "shrink the layer, or raise the budget with --max-params")
+        try:
+            layer = make_layer(node.type, node.args, name=layer_name(node.id))
+        except (ValueError, TypeError) as exc:
+            message = str(exc).strip().split("\n")[0]
+            raise self.fail(node, f"node {show(node.id)} ({node.type}): {message[:300]}") from None
+        kwargs = {k: (tuple(self.tensor(tensors, r, node) for r in v) if isinstance(v, tuple)
+                      else self.tensor(tensors, v, node)) for k, v in node.kwargs.items()}
+        kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+        kwargs.update(node.call)
+        several = info.many_inputs or len(positional) > 1
+        try:
+            tensors[node.id] = layer(positional if several else positional[0], **kwargs)
+        except SpecError:
+            raise
+        except Exception as exc:  # Keras raises ValueError, TypeError, NotImplementedError, ...
+            raise self.keras_error(node, tensors, exc) from None
+        count = layer.count_params() if layer.built else 0
+        params[node.id] = count
+        if total + count > self.max_params:
+            raise self.fail(node, f"node {show(node.id)} ({node.type}) brings model {show(mgraph.name)} to "
+                                  f"{total + count:,} parameters, over the budget of {self.max_params:,}",
+                            "shrink the layer, or raise the budget with --max-params")
+        return count
+
+
+def compile_graph(graph: Graph, max_params: int = DEFAULT_MAX_PARAMS) -> CompiledModels:
+    """Build every model of a resolved spec (callees first); raise `SpecError` on a node Keras rejects."""
+    compiler = _Compiler(graph, max_params)
+    for name, mgraph in graph.models.items():
+        compiler.result[name] = compiler.model(mgraph)
+    return compiler.result

@@ -1,0 +1,622 @@
+"""Architecture and hyperparameter search over a spec's `search:` section, on Optuna.
+
+Each trial samples a value for every dimension, places the values into the
+spec (`builder.graph.search_space`), checks the concrete spec like any other, builds
+it to count its parameters (a trial over `max_params` is pruned before it
+trains), and trains it with `builder.training.run.train` into a normal run folder.
+A Keras callback reports the objective's metric after every epoch, so the
+pruner (median or Hyperband) stops a bad trial early. The study lives in
+SQLite inside the search folder, so an interrupted search continues with
+`resume`; `storage` may name a shared database instead (several machines on
+one study, the way Optuna scales)::
+
+    search/<name>-<YYYYmmdd-HHMMSS>/
+      spec.yaml        the spec searched, as given
+      search.json      how the search was started (sampler, pruner, budget, ...), for resume
+      study.db         the Optuna study (SQLite)
+      specs/           each trial's concrete spec, trial-NNN.yaml
+      trials/NNN/      each trial's run folder (history.csv, summary.json, model.keras, ...)
+      trials.csv       one row per trial: state, objective values, parameters, values chosen
+      best.yaml        the best trial's concrete spec, no search section: `builder train best.yaml`
+      report.md        what was searched, what was found, the best trials, the Pareto front
+      history.png      the objective over trials; importance.png, pareto.png when they apply
+
+Public entry point: `search(spec_path, options)` -> the search folder (`options.resume` continues one).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import shutil
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import optuna
+
+from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
+from builder.errors import Location, SpecError, show
+from builder.language.loader import Document, load
+from builder.language.parser import parse
+from builder.graph import resolve
+from builder.graph.ir import Graph
+from builder.training.run_folder import read_history, write_atomic
+from builder.graph.search_space import concrete, dump, targets
+from builder.language.spec import Choice, FloatRange, IntRange, Spec
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+MAX_GRID = 100_000
+
+
+@dataclass
+class SearchOptions:
+    """How `builder search` runs; saved in search.json so that a resume runs the same way."""
+
+    trials: int = 10                     # the study's target: this many finished trials (complete or pruned)
+    timeout: float | None = None         # seconds for this invocation; the trial under way finishes
+    jobs: int = 1                        # worker processes sharing the study
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str | None = None           # an Optuna storage URL; default: sqlite in the search folder
+    max_params: int = DEFAULT_MAX_PARAMS
+    out: Path | None = None              # the search folder; default: <root>/<name>-<time>
+    root: Path = Path("search")
+    overrides: dict = field(default_factory=dict)  # --set, applied to every trial
+    epochs: int | None = None            # each trial's epochs (written into its spec)
+    seed: int | None = None              # the sampler's seed
+    resume: Path | None = None           # a search folder to continue
+    verbose: bool = True
+
+
+class TrialFailed(Exception):
+    """A trial whose spec does not build or whose training failed; the search goes on."""
+
+
+# --- the search folder ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SearchFolder:
+    path: Path
+
+    spec = property(lambda self: self.path / "spec.yaml")
+    info = property(lambda self: self.path / "search.json")
+    database = property(lambda self: self.path / "study.db")
+    specs = property(lambda self: self.path / "specs")
+    trials = property(lambda self: self.path / "trials")
+    table = property(lambda self: self.path / "trials.csv")
+    best = property(lambda self: self.path / "best.yaml")
+    report = property(lambda self: self.path / "report.md")
+    history_plot = property(lambda self: self.path / "history.png")
+    importance_plot = property(lambda self: self.path / "importance.png")
+    pareto_plot = property(lambda self: self.path / "pareto.png")
+
+    def trial_spec(self, number: int) -> Path:
+        return self.specs / f"trial-{number:03d}.yaml"
+
+    def trial_run(self, number: int) -> Path:
+        return self.trials / f"{number:03d}"
+
+    @property
+    def storage_url(self) -> str:
+        return f"sqlite:///{self.database.resolve()}"
+
+
+def _create_folder(options: SearchOptions, name: str) -> SearchFolder:
+    if options.out is not None:
+        path = Path(options.out)
+        if path.exists() and any(path.iterdir()):
+            raise SpecError.single(Location(str(path)), "the search folder exists and is not empty",
+                                   "give another --out, or continue it with --resume")
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, suffix = Path(options.root) / f"{name}-{stamp}", 1
+        while path.exists():
+            suffix += 1
+            path = Path(options.root) / f"{name}-{stamp}-{suffix}"
+    folder = SearchFolder(path)
+    folder.specs.mkdir(parents=True, exist_ok=True)
+    folder.trials.mkdir(exist_ok=True)
+    return folder
+
+
+# --- sampling -----------------------------------------------------------------------------------------------
+
+def _suggest_int(trial: optuna.Trial, path: str, d: IntRange):
+    return trial.suggest_int(path, d.low, d.high, step=d.step, log=d.log)
+
+
+def _suggest_float(trial: optuna.Trial, path: str, d: FloatRange):
+    return trial.suggest_float(path, d.low, d.high, step=d.step, log=d.log)
+
+
+def _suggest_choice(trial: optuna.Trial, path: str, d: Choice):
+    return trial.suggest_categorical(path, d.values)
+
+
+SUGGEST = {IntRange: _suggest_int, FloatRange: _suggest_float, Choice: _suggest_choice}
+
+
+def grid(space: dict) -> dict:
+    """Every value of every dimension, for the grid sampler; float ranges need a step."""
+    values = {}
+    for path, d in space.items():
+        if isinstance(d, Choice):
+            values[path] = list(d.values)
+        elif isinstance(d, IntRange) and not d.log:
+            values[path] = list(range(d.low, d.high + 1, d.step))
+        elif isinstance(d, FloatRange) and d.step is not None:
+            count = int(math.floor((d.high - d.low) / d.step + 1e-9)) + 1
+            values[path] = [round(d.low + i * d.step, 12) for i in range(count)]
+        else:
+            raise ValueError(f"grid search needs every dimension finite; {path!r} is a continuous or log range "
+                             "(give it a step, or make it a choice)")
+    if math.prod(len(v) for v in values.values()) > MAX_GRID:
+        raise ValueError(f"the grid has more than {MAX_GRID:,} points; use --sampler tpe or random")
+    return values
+
+
+def make_sampler(name: str, spec: Spec, seed: int | None, trials: int) -> optuna.samplers.BaseSampler:
+    """TPE (its random start-up: a third of the trials, 3 to 10), random, or grid."""
+    startup = max(3, min(10, trials // 3))
+    makers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "grid": lambda: optuna.samplers.GridSampler(grid(spec.search.space), seed=seed),
+    }
+    return makers[name]()
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    """Median (after 3 trials, from a quarter of the epochs on), Hyperband (1 epoch to all), or none."""
+    makers = {
+        # the first quarter of the epochs is too noisy to judge a trial by
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, epochs // 4)),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs),
+                                                            reduction_factor=3),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }
+    return makers[name]()
+
+
+class ReportEpochs(keras.callbacks.Callback):
+    """Reports the objective's metric to the trial after every epoch; stops training when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str):
+        super().__init__()
+        self.trial, self.metric = trial, metric
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.metric)
+        if value is None or not math.isfinite(float(value)):
+            return
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True
+
+
+# --- one trial --------------------------------------------------------------------------------------------
+
+class _Objective:
+    """Runs one trial: sample, write the concrete spec, check it, count parameters, train, score."""
+
+    def __init__(self, folder: SearchFolder, spec: Spec, document: Document, options: SearchOptions, spec_dir: Path):
+        self.folder, self.spec, self.document, self.options, self.spec_dir = folder, spec, document, options, spec_dir
+        self.found, _ = targets(spec, document)
+        self.goals = spec.search.goals
+        self.single = len(self.goals) == 1
+
+    def __call__(self, trial: optuna.Trial):
+        values = {path: SUGGEST[type(d)](trial, path, d) for path, d in self.spec.search.space.items()}
+        data = concrete(self.document.data, values, self.found, self.options.overrides, self.options.epochs,
+                        self.spec_dir)
+        path = self.folder.trial_spec(trial.number)
+        chosen = ", ".join(f"{k}={show(v)}" for k, v in values.items())
+        path.write_text(dump(data, f"trial {trial.number} of search {self.folder.path.name}: {chosen}\n"
+                                   "a concrete spec, generated by `builder search`"))
+        try:
+            document = load(path)
+            graph = resolve(parse(document), document)
+        except SpecError as error:
+            return self.fail(trial, "the trial's spec is invalid: " + error.errors[0].message)
+        params = self.count_params(trial, graph)
+        self.say(f"trial {trial.number}: {chosen} ({params:,} parameters)")
+        metric_goals = [g for g in self.goals if g.metric != "params"]
+        reporter = ReportEpochs(trial, metric_goals[0].metric) if self.single and metric_goals else None
+        if not metric_goals:
+            return params
+        from builder.training import run as training
+
+        run_path = self.folder.trial_run(trial.number)
+        options = training.TrainOptions(out=run_path, overrides={}, max_params=self.options.max_params,
+                                        verbose=0, diagram=False, callbacks=[reporter] if reporter else [])
+        trial.set_user_attr("run", str(run_path.relative_to(self.folder.path)))
+        try:
+            training.train(graph, path, options)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        except SpecError as error:   # e.g. the loss became NaN: a bad trial, not a bad search
+            return self.fail(trial, error.errors[0].message if error.errors else str(error))
+        finally:
+            keras.backend.clear_session()
+        summary = json.loads((run_path / "summary.json").read_text())
+        history = read_history(run_path / "history.csv")
+        trial.set_user_attr("epochs", summary["epochs"])
+        trial.set_user_attr("wall_time_s", summary["wall_time_s"])
+        if reporter is not None and reporter.pruned_at is not None:
+            self.say(f"trial {trial.number}: pruned after epoch {reporter.pruned_at + 1}")
+            trial.set_user_attr("note", f"pruned after epoch {reporter.pruned_at + 1}")
+            raise optuna.TrialPruned()
+        scores = []
+        for goal in self.goals:
+            if goal.metric == "params":
+                scores.append(params)
+                continue
+            if not history or goal.metric not in history[-1]:
+                logged = ", ".join(k for k in (history[-1] if history else {}) if k != "epoch")
+                raise SpecError.single(self.document.locate(("search",)), f"the runs log no {show(goal.metric)}; "
+                                       f"they log: {logged}")
+            scores.append(float(history[-1][goal.metric]))
+        self.say(f"trial {trial.number}: " + ", ".join(f"{g.metric} {s:.4g}" for g, s in zip(self.goals, scores)))
+        return scores[0] if self.single else tuple(scores)
+
+    def count_params(self, trial: optuna.Trial, graph: Graph) -> int:
+        """Builds the models (no training) to count parameters; a trial over the budget is pruned here."""
+        try:
+            models = compile_graph(graph, self.options.max_params)
+        except SpecError as error:
+            message = error.errors[0].message
+            if "over the budget" in message:
+                trial.set_user_attr("note", f"over --max-params {self.options.max_params:,}: not trained")
+                self.say(f"trial {trial.number}: over --max-params {self.options.max_params:,}, pruned before training")
+                keras.backend.clear_session()
+                raise optuna.TrialPruned() from None
+            keras.backend.clear_session()
+            self.fail(trial, message)
+        params = int(models[graph.main].count_params())
+        keras.backend.clear_session()
+        trial.set_user_attr("params", params)
+        return params
+
+    def fail(self, trial: optuna.Trial, reason: str):
+        trial.set_user_attr("note", reason)
+        self.say(f"trial {trial.number}: failed: {reason}")
+        raise TrialFailed(reason)
+
+    def say(self, text: str) -> None:
+        if self.options.verbose:
+            print(text, flush=True)
+
+
+# --- the study ----------------------------------------------------------------------------------------------
+
+def _counted(study: optuna.Study) -> int:
+    """Trials toward the target: complete, pruned, or failed by their own spec (not interrupted ones)."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state in done and not t.user_attrs.get("interrupted"))
+
+
+def _retry_interrupted(study: optuna.Study) -> int:
+    """On resume: a trial left running (the process was killed) fails; each interrupted trial runs again."""
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    again = [t for t in trials if t.user_attrs.get("interrupted") and t.number not in retried]
+    for t in again:
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+    return len(again)
+
+
+def _load_spec(path: Path, overrides: dict) -> tuple[Spec, Document]:
+    document = load(path)
+    spec = parse(document)
+    resolve(spec, document, overrides)   # the base spec and every dimension's values check out
+    if spec.search is None:
+        raise SpecError.single(Location(str(path), 1, 1), "the spec has no `search:` section",
+                               "add one: search: {space: {params.NAME: {type: int, low: 4, high: 32}}}")
+    return spec, document
+
+
+def _epochs(spec: Spec, options: SearchOptions) -> int:
+    return options.epochs or (spec.train.epochs if spec.train else 10)
+
+
+def _study(folder: SearchFolder, spec: Spec, options: SearchOptions, name: str, worker: int = 0) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)   # multivariate TPE
+    seed = None if options.seed is None else options.seed + worker
+    storage = options.storage or folder.storage_url
+    directions = [g.goal for g in spec.search.goals]
+    try:
+        return optuna.create_study(study_name=name, storage=storage, directions=directions, load_if_exists=True,
+                                   sampler=make_sampler(options.sampler, spec, seed, options.trials),
+                                   pruner=make_pruner(options.pruner, _epochs(spec, options)))
+    except ValueError as error:   # the grid of a continuous range
+        raise SpecError.single(Location(str(folder.spec)), str(error)) from None
+
+
+def _optimize(folder: SearchFolder, options: SearchOptions, name: str, worker: int) -> None:
+    """One worker: trials until the study has `options.trials` finished ones, or the time is up."""
+    info = json.loads(folder.info.read_text())
+    spec, document = _load_spec(folder.spec, options.overrides)
+    study = _study(folder, spec, options, name, worker)
+    objective = _Objective(folder, spec, document, options, Path(info["spec_dir"]))
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+    grid_size = math.prod(len(v) for v in grid(spec.search.space).values()) if options.sampler == "grid" else None
+    running = (optuna.trial.TrialState.RUNNING,)
+    while _counted(study) + len(study.get_trials(deepcopy=False, states=running)) < options.trials:  # other workers
+        if grid_size is not None and len([t for t in study.trials if not t.user_attrs.get("interrupted")]) >= grid_size:
+            break
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            break
+        study.optimize(objective, n_trials=1, timeout=remaining, catch=(TrialFailed,), gc_after_trial=True)
+
+
+def _worker(folder: str, options: dict, name: str, worker: int) -> None:
+    """A --jobs worker process (spawned: a fresh Keras of its own)."""
+    options = SearchOptions(**{**options, "out": None, "root": Path(options["root"]), "resume": None})
+    _optimize(SearchFolder(Path(folder)), options, name, worker)
+
+
+def search(spec_path: str | Path | None, options: SearchOptions) -> SearchFolder:
+    """Run a search over a spec's `search:` section (or continue `options.resume`); returns its folder."""
+    if options.resume is not None:
+        folder = SearchFolder(Path(options.resume))
+        if not folder.info.exists():
+            raise SpecError.single(Location(str(folder.path)), "not a search folder (no search.json)",
+                                   "give a folder that `builder search` created under search/")
+        info = json.loads(folder.info.read_text())
+        saved = info["options"]
+        for key in ("sampler", "pruner", "max_params", "overrides", "epochs", "seed"):
+            setattr(options, key, saved[key])
+        if options.seed is not None:   # a new stream: the resumed sampler does not repeat the first values
+            options.seed += 1000 * (info.get("resumes", 0) + 1)
+        info["resumes"] = info.get("resumes", 0) + 1
+        if info.get("external_storage") and not options.storage:
+            raise SpecError.single(Location(str(folder.path)), "this search keeps its study in an external "
+                                   "database", "give the same --storage URL again")
+        write_atomic(folder.info, json.dumps(info, indent=2) + "\n")
+        spec, document = _load_spec(folder.spec, options.overrides)
+        name = info["study"]
+        study = _study(folder, spec, options, name)
+        again = _retry_interrupted(study)
+        if again and options.verbose:
+            print(f"resuming: {again} interrupted trial{'s' * (again != 1)} will run again", flush=True)
+    else:
+        spec_path = Path(spec_path)
+        spec, document = _load_spec(spec_path, options.overrides)
+        name = spec.name or spec_path.stem
+        folder = _create_folder(options, name)
+        shutil.copyfile(spec_path, folder.spec)
+        saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
+                 if k not in ("storage", "out", "resume", "timeout", "jobs", "verbose", "trials")}
+        write_atomic(folder.info, json.dumps({
+            "spec": str(spec_path), "spec_dir": str(spec_path.resolve().parent), "study": name,
+            "external_storage": options.storage is not None, "options": saved,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "keras": keras.__version__, "optuna": optuna.__version__,
+        }, indent=2) + "\n")
+        _study(folder, spec, options, name)
+    try:
+        if options.jobs > 1:
+            saved = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+            with ProcessPoolExecutor(options.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_worker, str(folder.path), saved, name, k) for k in range(options.jobs)]
+                for future in futures:
+                    future.result()
+        else:
+            _optimize(folder, options, name, 0)
+    finally:
+        write_outputs(folder, spec, _study(folder, spec, options, name))
+    return folder
+
+
+# --- outputs --------------------------------------------------------------------------------------------
+
+def _objective_names(spec: Spec) -> list[str]:
+    return [g.metric for g in spec.search.goals]
+
+
+def _finished(study: optuna.Study) -> list:
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def best_trials(study: optuna.Study, spec: Spec) -> list:
+    """The best trial (one objective), or the Pareto front ordered by the first objective (two)."""
+    if not _finished(study):
+        return []
+    if len(spec.search.goals) == 1:
+        return [study.best_trial]
+    sign = -1 if spec.search.goals[0].goal == "maximize" else 1
+    return sorted(study.best_trials, key=lambda t: sign * t.values[0])
+
+
+def write_outputs(folder: SearchFolder, spec: Spec, study: optuna.Study) -> None:
+    """trials.csv, best.yaml, the plots and report.md, from the study as it stands."""
+    names = _objective_names(spec)
+    paths = list(spec.search.space)
+    with folder.table.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["trial", "state", *names, "params", "epochs", "wall_time_s", *paths, "run", "note"])
+        for t in study.trials:
+            attrs = t.user_attrs
+            out.writerow([t.number, t.state.name.lower(), *(t.values or [""] * len(names)), attrs.get("params", ""),
+                          attrs.get("epochs", ""), attrs.get("wall_time_s", ""),
+                          *(t.params.get(p, "") for p in paths), attrs.get("run", ""),
+                          "interrupted" if attrs.get("interrupted") else attrs.get("note", "")])
+    front = best_trials(study, spec)
+    if front:
+        best = front[0]
+        values = ", ".join(f"{n} {v:.6g}" for n, v in zip(names, best.values))
+        header = (f"# the best trial ({best.number}: {values}) of search {folder.path.name}; "
+                  f"train it with `builder train best.yaml`\n")
+        write_atomic(folder.best, header + folder.trial_spec(best.number).read_text())
+    importances = _importances(study, spec)
+    _plot_history(folder, spec, study)
+    _plot_importances(folder, importances)
+    if len(names) == 2:
+        _plot_pareto(folder, spec, study, front)
+    write_atomic(folder.report, _report(folder, spec, study, front, importances))
+
+
+def _importances(study: optuna.Study, spec: Spec) -> dict | str:
+    """fANOVA importances of the dimensions for the first objective, or why there are none yet."""
+    finished = _finished(study)
+    if len(finished) < 2:
+        return f"parameter importances need at least 2 complete trials; this search has {len(finished)}"
+    varied = [p for p in spec.search.space if len({repr(t.params.get(p)) for t in finished}) > 1]
+    if not varied:
+        return "parameter importances need dimensions whose values differ between complete trials"
+    scores = {t.values[0] for t in finished}
+    if len(scores) == 1:
+        return (f"parameter importances need complete trials whose objective values differ; "
+                f"every one scored {scores.pop():g}")
+    try:
+        return optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), params=varied,
+            target=lambda t: t.values[0])
+    except (RuntimeError, ValueError, ZeroDivisionError) as error:
+        return f"parameter importances could not be computed: {error}"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_history(folder: SearchFolder, spec: Spec, study: optuna.Study) -> None:
+    goal = spec.search.goals[0]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    done = _finished(study)
+    if done:
+        xs, ys = [t.number for t in done], [t.values[0] for t in done]
+        ax.plot(xs, ys, "o", color="#1f77b4", label="complete")
+        pick = max if goal.goal == "maximize" else min
+        best, line = None, []
+        for y in ys:
+            best = y if best is None else pick(best, y)
+            line.append(best)
+        ax.step(xs, line, where="post", color="#d62728", label="best so far")
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
+    if pruned:
+        ax.plot([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
+                "x", color="#7f7f7f", label="pruned (last epoch)")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(goal.metric)
+    ax.set_title(f"{study.study_name}: {goal.metric} ({goal.goal})")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder.history_plot, dpi=110)
+    plt.close(fig)
+
+
+def _plot_importances(folder: SearchFolder, importances: dict | str) -> None:
+    if not isinstance(importances, dict) or not importances:
+        folder.importance_plot.unlink(missing_ok=True)
+        return
+    plt = _pyplot()
+    names = list(importances)[::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(names) + 1.4))
+    ax.barh(names, [importances[n] for n in names], color="#2ca02c")
+    ax.set_xlabel("importance (fANOVA, share of the objective's variance)")
+    ax.set_title("parameter importances")
+    fig.tight_layout()
+    fig.savefig(folder.importance_plot, dpi=110)
+    plt.close(fig)
+
+
+def _plot_pareto(folder: SearchFolder, spec: Spec, study: optuna.Study, front: list) -> None:
+    a, b = spec.search.goals
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    done = _finished(study)
+    ax.plot([t.values[1] for t in done], [t.values[0] for t in done], "o", color="#9e9e9e", label="trials")
+    ordered = sorted(front, key=lambda t: t.values[1])
+    ax.plot([t.values[1] for t in ordered], [t.values[0] for t in ordered], "o-", color="#d62728",
+            label="Pareto front")
+    ax.set_xlabel(f"{b.metric} ({b.goal})")
+    ax.set_ylabel(f"{a.metric} ({a.goal})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder.pareto_plot, dpi=110)
+    plt.close(fig)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _trial_table(trials: list, names: list[str], paths: list[str]) -> list[str]:
+    lines = ["| trial | " + " | ".join(names) + " | params | epochs | " + " | ".join(f"`{p}`" for p in paths) + " |",
+             "|" + "---|" * (3 + len(names) + len(paths))]
+    for t in trials:
+        lines.append(f"| {t.number} | " + " | ".join(_cell(v) for v in t.values) +
+                     f" | {t.user_attrs.get('params', 0):,} | {t.user_attrs.get('epochs', '')} | " +
+                     " | ".join(_cell(t.params.get(p)) for p in paths) + " |")
+    return lines
+
+
+def _report(folder: SearchFolder, spec: Spec, study: optuna.Study, front: list, importances: dict | str) -> str:
+    info = json.loads(folder.info.read_text())
+    options = info["options"]
+    names = _objective_names(spec)
+    paths = list(spec.search.space)
+    states: dict[str, int] = {}
+    for t in study.trials:
+        key = "interrupted" if t.user_attrs.get("interrupted") else t.state.name.lower()
+        states[key] = states.get(key, 0) + 1
+    from builder.graph.search_space import describe
+
+    goals = " and ".join(f"`{g.metric}` ({g.goal})" for g in spec.search.goals)
+    lines = [f"# Search: {study.study_name}", "",
+             f"Spec `{info['spec']}`, searched with builder search: {options['sampler']} sampler, "
+             f"{options['pruner']} pruner, objective {goals}, parameter budget {options['max_params']:,}.",
+             "", "Trials: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ".", "",
+             "## Search space", "", "| path | values |", "|---|---|"]
+    lines += [f"| `{p}` | {describe(d)} |" for p, d in spec.search.space.items()]
+    lines += [""]
+    if front:
+        best = front[0]
+        title = "Best trial" if len(names) == 1 else "Pareto front (best first objective first)"
+        lines += [f"## {title}", ""] + _trial_table(front, names, paths) + [
+            "", f"`best.yaml` is trial {best.number}'s concrete spec: `builder train {folder.best}`.", ""]
+        done = sorted(_finished(study), key=lambda t: t.values[0], reverse=spec.search.goals[0].goal == "maximize")
+        lines += ["## Complete trials, best first", ""] + _trial_table(done[:20], names, paths) + [""]
+    else:
+        lines += ["No trial has completed yet.", ""]
+    lines += ["## Parameter importances", ""]
+    if isinstance(importances, dict):
+        count = len(_finished(study))
+        lines += [f"fANOVA over the {count} complete trials (the share of the first objective's variance each "
+                  "dimension explains; rough with few trials).", ""]
+        lines += ["| path | importance |", "|---|---|"] + [f"| `{p}` | {v:.3f} |" for p, v in importances.items()]
+        lines += ["", "![importances](importance.png)"]
+    else:
+        lines += [importances + "."]
+    lines += ["", "## Optimisation history", "", "![history](history.png)", ""]
+    if len(names) == 2:
+        lines += ["![Pareto front](pareto.png)", ""]
+    lines += ["Every trial's row (pruned and failed ones with the reason) is in `trials.csv`; each trained trial's "
+              "run folder is under `trials/`.", ""]
+    return "\n".join(lines)

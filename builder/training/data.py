@@ -1,0 +1,471 @@
+"""Data for training: the spec's `train.data` -> NumPy arrays, split and normalised.
+
+One function per source, registered by its `source:` name with `@source`; to
+add a source, add a pydantic model to `builder.language.spec.DataSpec` and one function
+here. Every source gives NumPy arrays (texts become token ids through a small
+word vocabulary built here, in plain Python), so every Keras backend can
+train on them; the TensorFlow backend then streams them through `tf.data` (see
+`builder.training.run`). Normalisation statistics are computed on the training part
+only and kept, so `predict` can apply the same transform to new inputs.
+
+Paths come only from `train.data` or the command line, resolved against the
+spec's folder. A source that fails (missing file, bad column, no network for
+`keras.datasets`) raises `SpecError` located at the `train.data` entry.
+
+Public entry point: `load_data(data_spec, spec_dir, location, seed)` -> `Dataset`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from builder.errors import Location, SpecError, show
+from builder.registry import Registry
+
+SOURCES = Registry("data source")
+source = SOURCES.register   # @source("csv") registers a loader under its `source:` name
+
+
+@dataclass
+class RawData:
+    """What a source gives: all samples, before the split."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    classes: list
+    kind: str            # "features", "image", "text", "array", "sequence"
+    description: str
+    scale: float = 1.0   # applied to the source's raw values (digit pixels 0..16 -> 0..1)
+    transform: dict = field(default_factory=dict)   # what the source adds to the run's data.json (vocabulary, ...)
+
+
+@dataclass
+class Dataset:
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    classes: list = field(default_factory=list)      # label names, when labels are classes
+    transform: dict = field(default_factory=dict)     # how inputs were normalised, for predict
+    description: str = ""
+
+    @property
+    def samples(self) -> int:
+        return len(self.x_train)
+
+
+class DataError(Exception):
+    """A source could not give data; becomes a located SpecError in `load_data`."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+@source("builtin")
+def builtin(spec, folder: Path):
+    import sklearn.datasets as sk
+
+    loaders = {"digits": sk.load_digits, "iris": sk.load_iris, "wine": sk.load_wine,
+               "breast_cancer": sk.load_breast_cancer}
+    bunch = loaders[spec.name]()
+    if spec.image and spec.name != "digits":
+        raise DataError(f"only digits has images; {spec.name!r} has features", "remove `image: true`")
+    if spec.image:
+        x = bunch.images[..., None].astype("float32")
+        kind = "image"
+    else:
+        x = bunch.data.astype("float32")
+        kind = "features"
+    names = [str(n) for n in getattr(bunch, "target_names", range(int(bunch.target.max()) + 1))]
+    scale = 1 / 16 if spec.image else 1.0  # digit pixels run 0..16
+    return RawData(x * scale, bunch.target.astype("int64"), names, kind, f"scikit-learn {spec.name}", scale)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if len(rows) < 2:
+        raise DataError(f"{path} has no data rows")
+    return rows[0], rows[1:]
+
+
+def _column(header: list[str], key, path: Path) -> int:
+    if isinstance(key, int):
+        if not -len(header) <= key < len(header):
+            raise DataError(f"{path} has {len(header)} columns; column {key} does not exist")
+        return key % len(header)
+    if key not in header:
+        from builder.errors import did_you_mean
+        raise DataError(f"{path} has no column {show(key)}", did_you_mean(key, header) or
+                        f"its columns are: {', '.join(header[:20])}")
+    return header.index(key)
+
+
+def _labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Numeric labels stay numbers; text labels become class indexes in sorted order."""
+    try:
+        numbers = np.array([float(v) for v in values])
+        if np.all(numbers == np.round(numbers)):
+            return numbers.astype("int64"), [str(int(n)) for n in sorted(set(numbers))]
+        return numbers.astype("float32"), []
+    except ValueError:
+        names = sorted(set(values))
+        index = {name: i for i, name in enumerate(names)}
+        return np.array([index[v] for v in values], dtype="int64"), names
+
+
+@source("csv")
+def csv_source(spec, folder: Path):
+    path = folder / spec.path
+    header, rows = _read_csv(path)
+    label = _column(header, spec.label, path)
+    if spec.features:
+        columns = [_column(header, name, path) for name in spec.features]
+    else:
+        columns = [i for i in range(len(header)) if i != label]
+    try:
+        x = np.array([[float(row[i]) for i in columns] for row in rows], dtype="float32")
+    except (ValueError, IndexError) as exc:
+        raise DataError(f"{path}: every feature must be a number ({exc})",
+                        "list numeric columns under `features:`") from None
+    y, names = _labels([row[label] for row in rows])
+    return RawData(x, y, names, "features", f"{path.name}: {len(rows)} rows, {len(columns)} features")
+
+
+@source("numpy")
+def numpy_source(spec, folder: Path):
+    path = folder / spec.path
+    try:
+        loaded = np.load(path, allow_pickle=False)  # never unpickle: a data file is not code
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}", "save arrays with np.savez (object arrays are refused)") from None
+    if isinstance(loaded, np.ndarray):
+        return RawData(loaded, None, [], "array", path.name)
+    with loaded:
+        missing = [k for k in (spec.x, spec.y) if k not in loaded.files]
+        if spec.x in missing:
+            raise DataError(f"{path} has no array {spec.x!r}; it has {', '.join(loaded.files)}")
+        x = loaded[spec.x]
+        y = loaded[spec.y] if spec.y not in missing else None
+    names = [str(v) for v in sorted(set(y.tolist()))] if y is not None and y.dtype.kind in "iu" else []
+    return RawData(x, y, names, "image" if x.ndim >= 3 else "features", path.name)
+
+
+@source("images")
+def image_folder(spec, folder: Path):
+    from PIL import Image
+
+    root = folder / spec.path
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder", "give a folder with one sub-folder per class")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(f"{root} has no class folders", "put each class's images in its own sub-folder")
+    mode = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}[spec.color_mode]
+    height, width = spec.image_size
+    images, labels = [], []
+    for index, name in enumerate(classes):
+        for file in sorted((root / name).iterdir()):
+            if file.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+                continue
+            with Image.open(file) as image:
+                array = np.asarray(image.convert(mode).resize((width, height)), dtype="float32") / 255.0
+            images.append(array if array.ndim == 3 else array[..., None])
+            labels.append(index)
+    if not images:
+        raise DataError(f"{root} holds no .png/.jpg/.bmp/.gif images")
+    return RawData(np.stack(images), np.array(labels, dtype="int64"), classes, "image",
+                   f"{root.name}: {len(images)} images", 1 / 255)
+
+
+@source("text")
+def text_source(spec, folder: Path):
+    path = folder / spec.path
+    labels = None
+    names: list[str] = []
+    if spec.tokens == "characters" and spec.label is not None:
+        raise DataError("labels need one text per row; `tokens: characters` reads the text as one stream",
+                        "use `tokens: words` for labelled texts")
+    if spec.column is not None:
+        header, rows = _read_csv(path)
+        texts = [row[_column(header, spec.column, path)] for row in rows]
+        if spec.label is not None:
+            labels, names = _labels([row[_column(header, spec.label, path)] for row in rows])
+    elif spec.tokens == "characters":
+        texts = [path.read_text(encoding="utf-8")]
+    else:
+        texts = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts or not any(t.strip() for t in texts):
+        raise DataError(f"{path} has no text")
+    if spec.tokens == "characters":
+        return _character_windows("\n".join(texts), spec.sequence_length, path.name)
+    x = np.array(texts, dtype=object)
+    return RawData(x, labels, names, "text", f"{path.name}: {len(texts)} texts")
+
+
+def _character_windows(text: str, length: int, name: str) -> RawData:
+    """One stream of characters -> consecutive, non-overlapping windows of `length` characters.
+
+    Windows share no characters, so a random split into training and validation windows holds
+    out text the model never saw. A text shorter than one window gives one (padded) window.
+    """
+    windows = [text[i: i + length] for i in range(0, max(1, len(text) - length + 1), length)]
+    return RawData(np.array(windows, dtype=object), None, [], "text",
+                   f"{name}: {len(text):,} characters in {len(windows):,} windows of {length}")
+
+
+def _python_docs() -> str:
+    try:
+        from pydoc_data.topics import topics   # the text of `help('if')` etc.: part of the standard library
+    except ImportError:
+        raise DataError("this Python has no pydoc_data (some distributions leave it out)",
+                        "use `name: sklearn_descr`, or your own text with `source: text`") from None
+    return "\n\n".join(topics[key].strip() for key in sorted(topics))
+
+
+def _sklearn_descr() -> str:
+    from importlib import resources
+
+    folder = resources.files("sklearn.datasets") / "descr"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".rst")), key=lambda f: f.name)
+    return "\n\n".join(f.read_text(encoding="utf-8").strip() for f in files)
+
+
+CORPORA = {"python_docs": _python_docs, "sklearn_descr": _sklearn_descr}
+
+
+@source("corpus")
+def corpus_source(spec, folder: Path):
+    text = CORPORA[spec.name]()
+    if spec.tokens == "characters":
+        return _character_windows(text, spec.sequence_length, spec.name)
+    texts = [line for line in text.splitlines() if line.strip()]
+    return RawData(np.array(texts, dtype=object), None, [], "text", f"{spec.name}: {len(texts)} lines")
+
+
+# --- generated sequence-to-sequence tasks ----------------------------------------------------------
+
+SYNTHETIC_VOCABULARY = ["", "<s>", "</s>", *"0123456789", "+"]   # 0 pads, 1 starts, 2 ends a target
+_DIGIT = 3   # the id of "0"
+
+
+def _synthetic_pair(task: str, rng: np.random.Generator, low: int, high: int) -> tuple[str, str]:
+    if task == "add":
+        a, b = (int(rng.integers(0, 10 ** int(rng.integers(low, high + 1)))) for _ in range(2))
+        return f"{a}+{b}", str(a + b)
+    digits = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(low, high + 1))))
+    if task == "reverse":
+        return digits, digits[::-1]
+    if task == "sort":
+        return digits, "".join(sorted(digits))
+    return digits, digits
+
+
+@source("synthetic")
+def synthetic_source(spec, folder: Path):
+    """`samples` distinct (source, target) digit-string pairs of the task, as padded token ids."""
+    low, high = spec.min_length or spec.length, spec.length
+    source_length = 2 * high + 1 if spec.task == "add" else high
+    target_length = high + 1 if spec.task == "add" else high
+    if spec.task == "add":
+        space = 10 ** (2 * high)
+    else:
+        space = sum(10 ** n for n in range(low, high + 1))
+    if spec.samples > space // 2:
+        raise DataError(f"the {spec.task} task with lengths {low} to {high} has only about {space:,} distinct "
+                        f"pairs; asking for {spec.samples:,} would repeat most of them",
+                        "raise `length`, or ask for fewer `samples`")
+    rng = np.random.default_rng(spec.seed)
+    pairs: dict[str, str] = {}
+    while len(pairs) < spec.samples:
+        src, tgt = _synthetic_pair(spec.task, rng, low, high)
+        pairs.setdefault(src, tgt)
+    index = {ch: i for i, ch in enumerate(SYNTHETIC_VOCABULARY) if ch}
+    x = np.zeros((spec.samples, source_length), dtype="int32")
+    y = np.zeros((spec.samples, target_length + 2), dtype="int32")
+    for row, (src, tgt) in enumerate(pairs.items()):
+        x[row, : len(src)] = [index[ch] for ch in src]
+        y[row, : len(tgt) + 2] = [1, *(index[ch] for ch in tgt), 2]
+    transform = {"vocabulary": SYNTHETIC_VOCABULARY, "tokens": "characters", "sequence_length": source_length,
+                 "start": 1, "end": 2, "target_length": target_length + 2}
+    return RawData(x, y, [], "sequence", f"synthetic {spec.task}: {spec.samples:,} pairs, length {low} to {high}",
+                   transform=transform)
+
+
+@source("keras")
+def keras_source(spec, folder: Path):
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, spec.name).load_data()
+    except Exception as exc:  # urllib, OSError, ... depending on how the download fails
+        raise DataError(f"could not download keras.datasets.{spec.name}: {type(exc).__name__}: {str(exc)[:200]}",
+                        "this source needs the network; offline, use `source: builtin` or your own files") from None
+    x = np.concatenate([x_train, x_test])
+    y = np.concatenate([y_train, y_test]).reshape(-1)
+    if x.ndim == 3:
+        x = x[..., None]
+    kind = "image" if x.ndim == 4 else "sequence"
+    scale = 1 / 255 if kind == "image" else 1.0
+    if kind == "image":
+        x = x.astype("float32") * scale
+    return RawData(x, y.astype("int64"), [str(v) for v in sorted(set(y.tolist()))], kind,
+                   f"keras.datasets.{spec.name}", scale)
+
+
+# --- split and normalise ----------------------------------------------------------------------------
+
+def _split(n: int, share: float, shuffle: bool, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed if seed is not None else 0).permutation(n) if shuffle else np.arange(n)
+    held = int(round(n * share))
+    return order[held:], order[:held]
+
+
+def _keep_classes(x, y, names: list, wanted: list[int]):
+    """Only the samples labelled with one of `wanted`, relabelled 0, 1, ... in that order."""
+    if y is None or y.dtype.kind not in "iu":
+        raise DataError(f"`classes` selects samples by integer class label; this data has "
+                        f"{'no labels' if y is None else 'labels of type ' + str(y.dtype)}")
+    present = set(np.unique(y).tolist())
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise DataError(f"expected labels that occur in the data ({', '.join(map(str, sorted(present)[:20]))}). "
+                        f"Received: classes={wanted} (no sample of {', '.join(map(str, missing))})")
+    if len(set(wanted)) != len(wanted):
+        raise DataError(f"expected distinct labels. Received: classes={wanted}")
+    keep = np.isin(y, wanted)
+    relabel = np.full(int(max(present)) + 1, -1, dtype="int64")
+    relabel[list(wanted)] = np.arange(len(wanted))
+    kept_names = [names[c] if c < len(names) else str(c) for c in wanted]
+    return x[keep], relabel[y[keep]], kept_names
+
+
+def _split_per_class(y, per_class: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` random samples of every class for training (in random order); the rest for validation."""
+    if y is None or y.dtype.kind not in "iu":
+        raise DataError("`per_class` draws samples of each class; this data has no integer class labels")
+    rng = np.random.default_rng(seed if seed is not None else 0)
+    train, val = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < per_class:
+            raise DataError(f"class {int(label)} has {len(rows)} samples, fewer than per_class. "
+                            f"Received: per_class={per_class}")
+        train.append(rows[:per_class])
+        val.append(rows[per_class:])
+    return rng.permutation(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = None) -> Dataset:
+    """Load, split (with the seed) and normalise the data a spec names."""
+    try:
+        raw = SOURCES[data_spec.source](data_spec, Path(spec_dir))
+        x, y, classes, kind, description, scale = raw.x, raw.y, raw.classes, raw.kind, raw.description, raw.scale
+        if data_spec.classes is not None:
+            x, y, classes = _keep_classes(x, y, classes, data_spec.classes)
+            description += f", classes {', '.join(map(str, data_spec.classes))} as 0..{len(classes) - 1}"
+        if data_spec.per_class is not None:
+            train, val = _split_per_class(y, data_spec.per_class, seed)
+            description += f", {data_spec.per_class} per class for training, the other {len(val)} for validation"
+        else:
+            train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
+    except DataError as exc:
+        raise SpecError.single(location, str(exc), exc.hint) from None
+    except FileNotFoundError as exc:
+        raise SpecError.single(location, f"no such file: {exc.filename}",
+                               "data paths are relative to the spec's folder") from None
+    except OSError as exc:
+        raise SpecError.single(location, f"cannot read the data: {exc}") from None
+    x_train, x_val = x[train], (x[val] if len(val) else None)
+    y_train = y[train] if y is not None else None
+    y_val = y[val] if y is not None and len(val) else None
+    # `scale` maps the raw values of this source (digit pixels 0..16, image bytes 0..255) to what trains
+    transform: dict = {"kind": kind, "scale": scale, **raw.transform}
+    if kind == "text":
+        mode = getattr(data_spec, "tokens", "words")
+        vocabulary = build_vocabulary(x_train, data_spec.vocabulary_size, mode)
+        transform.update(vocabulary=vocabulary, sequence_length=data_spec.sequence_length, tokens=mode)
+        x_train = vectorize(x_train, transform)
+        x_val = vectorize(x_val, transform) if x_val is not None else None
+        kind = "sequence"
+    if data_spec.normalize and kind == "features":
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std == 0] = 1.0
+        x_train = (x_train - mean) / std
+        x_val = (x_val - mean) / std if x_val is not None else None
+        transform.update(mean=mean.tolist(), std=std.tolist())
+    dtype = "int32" if kind == "sequence" else "float32"
+    return Dataset(x_train.astype(dtype), y_train, None if x_val is None else x_val.astype(dtype),
+                   y_val, [str(c) for c in classes], transform, description)
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def split_tokens(text: str, mode: str = "words") -> list[str]:
+    """A text's tokens: lower-cased words, or every character as it is."""
+    return list(text) if mode == "characters" else tokens(text)
+
+
+def build_vocabulary(texts, size: int, mode: str = "words") -> list[str]:
+    """The most frequent words (or characters) of the training texts; index 0 pads, 1 is out-of-vocabulary."""
+    counts = Counter(word for text in texts for word in split_tokens(str(text), mode))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ["", "[UNK]"] + [word for word, _ in ranked[: max(0, size - 2)]]
+
+
+def vectorize(texts, transform: dict) -> np.ndarray:
+    """Texts -> int token ids, padded or cut to the sequence length."""
+    index = {word: i for i, word in enumerate(transform["vocabulary"]) if word}
+    length = transform["sequence_length"]
+    mode = transform.get("tokens", "words")
+    out = np.zeros((len(texts), length), dtype="int32")
+    for row, text in enumerate(texts):
+        ids = [index.get(word, 1) for word in split_tokens(str(text), mode)][:length]
+        out[row, : len(ids)] = ids
+    return out
+
+
+def apply_transform(x: np.ndarray, transform: dict) -> np.ndarray:
+    """The training normalisation, for new inputs at predict time."""
+    if "vocabulary" in transform:
+        return vectorize(list(x), transform)
+    x = np.asarray(x, dtype="float32") * transform.get("scale", 1.0)
+    if "mean" in transform:
+        x = (x - np.asarray(transform["mean"], "float32")) / np.asarray(transform["std"], "float32")
+    return x
+
+
+def check_data_shapes(graph, model, x) -> None:
+    """A located error when the data does not fit the model's input, before training starts."""
+    mgraph = graph.models[model.name] if model.name in graph.models else graph.models[graph.main]
+    inputs = [mgraph.nodes[name] for name in mgraph.inputs]
+    arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(arrays) != len(inputs):
+        raise SpecError.single(inputs[0].location, f"model {show(mgraph.name)} has {len(inputs)} inputs; "
+                                                   f"the data gives {len(arrays)}")
+    for node, array in zip(inputs, arrays):
+        expected = tuple(node.args["shape"])
+        got = tuple(array.shape[1:])
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+            hint = None
+            if got == (64,) and expected == (8, 8, 1):
+                hint = "set `image: true` in train.data to get digits as 8x8x1 images"
+            elif expected == (64,) and got == (8, 8, 1):
+                hint = "remove `image: true` from train.data to get digits as 64 features"
+            raise SpecError.single(node.location, f"input {show(node.id)} expects samples of shape {list(expected)}, "
+                                                  f"the data gives {list(got)}", hint, node=node.id)
