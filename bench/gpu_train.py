@@ -91,11 +91,12 @@ def measure(workload: str, precision: str, mode: str, samples: int, epochs: int,
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
         if mode == "keras":
-            from builder.training.data import load_data
+            from train_speed import by_hand
+
             from builder.errors import Location
             from builder.language.spec import TrainSpec
+            from builder.training.data import load_data
             from builder.training.run import Throughput
-            from train_speed import by_hand
 
             train = TrainSpec.model_validate(yaml.safe_load(spec_path.read_text())["train"])
             dataset = load_data(train.data, folder, Location(), seed=0)

@@ -154,9 +154,9 @@ def hand_pipeline(x, y, batch: int, training: bool):
 
 def builder_rate(spec_path: Path, folder: Path) -> float:
     """`builder train` on a spec, as the CLI runs it; its samples/s from summary.json."""
+    from builder.graph import resolve
     from builder.language.loader import load
     from builder.language.parser import parse
-    from builder.graph import resolve
     from builder.training.run import TrainOptions, train
 
     document = load(spec_path)
@@ -174,9 +174,9 @@ def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> di
     extra = {"steps_per_execution": 1} if mode == "spe1" else {"jit_compile": True} if mode == "jit" else {}
     spec_path = spec_for(workload, folder, tiny, epochs, batch, extra)
     if mode in ("keras", "pipeline"):
-        from builder.training.data import load_data
         from builder.errors import Location
         from builder.language.spec import TrainSpec
+        from builder.training.data import load_data
         from builder.training.run import Throughput
 
         train = TrainSpec.model_validate(yaml.safe_load(spec_path.read_text())["train"])

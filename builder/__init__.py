@@ -1,14 +1,11 @@
 """builder: declarative neural networks from YAML specs, compiled to Keras 3.
 
-The data flows one way, one module per stage:
+The data flows one way, one package per stage, each importing only the ones before it:
 
-    load -> parse -> resolve -> compile -> train
-                            \\-> render
+    language (load, parse) -> graph (resolve, render) -> model (compile) -> training -> runs, search
 
-The Python API is `builder.api` (`load`, `build`, `render`, `train`; errors
-are `builder.SpecError`), documented in docs/python-api.md. Its functions are not
-at the top level yet: the stage modules `builder.language.loader`, `builder.graph.render` and
-`builder.training.run` still hold those names.
+The Python API is `builder.load`, `builder.build`, `builder.render` and `builder.train`
+(from `builder.api`; errors are `builder.SpecError`), documented in docs/python-api.md.
 
 `import builder` stays light (no Keras, no TensorFlow) so that `builder
 validate` and `builder --help` start fast. builder's own Keras layers are
@@ -24,7 +21,17 @@ __version__ = "0.1.0"
 
 from builder.errors import SpecError  # noqa: E402  (light)
 
-__all__ = ["SpecError", "__version__"]
+__all__ = ["SpecError", "__version__", "build", "load", "load_graph", "render", "train"]
+_API = ("build", "load", "load_graph", "render", "train")
+
+
+def __getattr__(name: str):
+    """`builder.load`, `builder.build`, ...: `builder.api`'s functions, imported on first use."""
+    if name in _API:
+        from builder import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'builder' has no attribute {name!r}")
 
 
 def _register_layers() -> None:

@@ -1,11 +1,14 @@
 """The Python API: the same steps as the command line, for notebooks and scripts.
 
-    from builder import api
+    import builder
 
-    graph = api.load("specs/lenet.yaml", c1=8)       # validate; overrides like --set
-    models = api.build(graph)                          # {name: keras.Model}
-    api.render(graph, "lenet.svg")                     # a diagram (Graphviz's dot)
-    run = api.train(graph, epochs=1)                   # a run folder
+    graph = builder.load("specs/lenet.yaml", c1=8)   # validate; overrides like --set
+    models = builder.build(graph)                      # {name: keras.Model}
+    builder.render(graph, "lenet.svg")                 # a diagram (Graphviz's dot)
+    run = builder.train(graph, epochs=1)               # a run folder
+
+The same functions are `builder.api.load`, ... (`import builder` stays light: they are
+looked up on first use).
 
 Every function takes a spec path or an already loaded graph. A bad spec raises
 `builder.SpecError`, whose `.problems` carry file, line and column. `load` and
@@ -24,16 +27,10 @@ __all__ = ["load", "load_graph", "build", "render", "train", "SpecError"]
 
 
 def load_graph(path: str | Path, overrides: dict[str, Any] | None = None):
-    """load -> parse -> resolve one spec file into a `Graph` (the CLI's front door too)."""
-    from builder.language.loader import load as load_document
-    from builder.language.parser import parse
-    from builder.graph import resolve
+    """load -> parse -> resolve one spec file into a `Graph` (`builder.graph.load_graph`, the front door)."""
+    from builder.graph import load_graph as front_door
 
-    overrides = dict(overrides or {})
-    document = load_document(path)
-    graph = resolve(parse(document), document, overrides)
-    graph.overrides = overrides
-    return graph
+    return front_door(path, overrides)
 
 
 def load(path: str | Path, **overrides: Any):

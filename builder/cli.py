@@ -14,9 +14,17 @@ from pathlib import Path
 import click
 
 from builder import __version__
-from builder.api import load_graph   # the Python API's front door: the CLI and scripts load specs alike
-from builder.training.backends.select import BackendError, choose, import_keras
-from builder.errors import Location, Problem, SpecError
+from builder.errors import CommandError, Location, Problem, SpecError
+from builder.runs.export import FORMATS as EXPORT_FORMATS
+from builder.search import PRUNERS, SAMPLERS
+from builder.training.backends.select import DISTRIBUTE_MODES, BackendError, choose, import_keras
+
+
+def load_graph(path: str, overrides: dict):
+    """The graph stage's front door, imported when a command needs it (pydantic costs 0.3 s; --help does not)."""
+    from builder.graph import load_graph as load
+
+    return load(path, overrides)
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
@@ -60,12 +68,15 @@ backend_option = click.option(
 
 
 class _Commands(click.Group):
-    """Backend and cluster problems (unknown, not installed, malformed TF_CONFIG) as one `Error:` line."""
+    """builder's errors end here, once for every command: a `SpecError` as located lines and exit code 1, a
+    `CommandError` (backend, cluster, Graphviz, export converter) as one `Error:` line."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except BackendError as error:
+        except SpecError as error:
+            fail(error)
+        except CommandError as error:
             raise click.ClickException(str(error)) from None
 
 
@@ -132,18 +143,18 @@ def schema(output: str | None, check: bool) -> None:
 def catalogue() -> None:
     """Regenerate the layer catalogue (builder/resources/keras_layers.json) from the installed Keras (imports Keras)."""
     import_keras()
-    from builder.model import catalogue_gen as catalog_gen
+    from builder.model import catalogue_gen
 
-    click.echo(f"wrote {catalog_gen.write()}")
+    click.echo(f"wrote {catalogue_gen.write()}")
 
 
 @main.command()
 @click.argument("family", required=False)
 def layers(family: str | None) -> None:
     """List the layer types a spec may name, by family."""
-    from builder.language.catalogue import catalog
+    from builder.language.catalogue import catalogue
 
-    cat = catalog()
+    cat = catalogue()
     by_family: dict[str, list[str]] = {}
     for name in sorted(cat.layers):
         by_family.setdefault(cat.layers[name]["family"], []).append(name)
@@ -193,15 +204,12 @@ def _shape(shape) -> str:
 @backend_option
 def build(spec: str, output: str | None, max_params: int | None, no_save: bool, overrides: tuple[str, ...]) -> None:
     """Compile a spec into Keras models, print a summary, save each as .keras."""
-    try:
-        graph = load_graph(spec, parse_overrides(overrides))
-        report(graph.warnings)
-        import_keras()
-        from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
+    graph = load_graph(spec, parse_overrides(overrides))
+    report(graph.warnings)
+    import_keras()
+    from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
 
-        models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
-    except SpecError as error:
-        fail(error)
+    models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
     print_summary(graph, models)
     if no_save:
         return
@@ -243,13 +251,8 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
     """Draw a spec's architecture with Graphviz."""
     from builder.graph import render as drawing
 
-    try:
-        drawing.check_dot(output)   # before the slow part
-        graph = load_graph(spec, parse_overrides(overrides))
-    except drawing.RenderError as error:
-        raise click.ClickException(str(error)) from None
-    except SpecError as error:
-        fail(error)
+    drawing.check_dot(output)   # before the slow part
+    graph = load_graph(spec, parse_overrides(overrides))
     report(graph.warnings)
     facts = {}
     if shapes is not False:
@@ -271,20 +274,12 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
                 click.echo("note: drawing without shapes, the model does not build", err=True)
     if show_search:
         from builder.graph import search_space
-        from builder.language.loader import load
 
         if graph.spec.search is None:
             raise click.ClickException(f"{spec} has no `search:` section to draw")
-        facts["search"] = search_space.annotations(graph, load(spec))
-    try:
-        text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
-        drawing.write(text, output)
-    except drawing.RenderError as error:
-        raise click.ClickException(str(error)) from None
+        facts["search"] = search_space.annotations(graph, graph.document)
+    drawing.write(drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts), output)
     click.echo(f"wrote {output}")
-
-
-DISTRIBUTE_MODES = ("one_device", "mirrored", "multi_worker", "model_parallel")
 
 
 def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
@@ -301,14 +296,7 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
         except BackendError as error:
             if distribute:
                 raise
-            from builder.errors import Location
-            from builder.language.loader import load
-
-            try:
-                location = load(graph.file).locate(("train", "distribute"))
-            except SpecError:
-                location = Location(graph.file)
-            raise SpecError.single(location, str(error)) from None
+            raise SpecError.single(graph.locate("train", "distribute"), str(error)) from None
     given = (coordinator, num_processes, process_id) != (None,) * 3
     if given and mode not in ("multi_worker", None):
         raise BackendError(f"--coordinator, --num-processes and --process-id go with distribute: multi_worker; "
@@ -360,8 +348,8 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
             report(graph.warnings)
         cluster = _check_scaling(graph, distribute, coordinator, num_processes, process_id)
         import_keras()
-        from builder.training import run as training
         from builder.model.compile import DEFAULT_MAX_PARAMS
+        from builder.training import run as training
         from builder.training.run_folder import RunFolder
 
         options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
@@ -375,8 +363,6 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
             run = training.resume(RunFolder.open(resume_run), options)
         else:
             run = training.train(graph, spec, options)
-    except SpecError as error:
-        fail(error)
     except KeyboardInterrupt as stop:
         where = stop.args[0] if stop.args else "the run folder"
         click.echo(f"\ninterrupted; the last finished epoch is saved. Resume with: builder train --resume {where}",
@@ -396,8 +382,8 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
               help="Stop starting trials after this many seconds (the trial under way finishes).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes sharing the study.")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True)
-@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True,
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
               help="Stops bad trials early on the objective's per-epoch validation metric.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Continue an interrupted search folder (its own sampler, pruner and budget).")
@@ -431,8 +417,6 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
             overrides=parse_overrides(overrides), epochs=epochs, seed=seed,
             resume=Path(resume_dir) if resume_dir else None)
         folder = searching.search(spec, options)
-    except SpecError as error:
-        fail(error)
     except KeyboardInterrupt:
         click.echo("\ninterrupted; the finished trials are saved. Resume with: builder search --resume "
                    "<the search folder>", err=True)
@@ -452,14 +436,11 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
 @backend_option
 def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
-    try:
-        import_keras()
-        from builder.runs.evaluate import evaluate_run
-        from builder.training.run_folder import RunFolder
+    import_keras()
+    from builder.runs.evaluate import evaluate_run
+    from builder.training.run_folder import RunFolder
 
-        samples, results = evaluate_run(RunFolder.open(run), Path(data_path) if data_path else None)
-    except SpecError as error:
-        fail(error)
+    samples, results = evaluate_run(RunFolder.open(run), Path(data_path) if data_path else None)
     if fmt == "json":
         click.echo(json.dumps({k: float(v) for k, v in results.items()}, indent=2))
     else:
@@ -476,23 +457,17 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
 @backend_option
 def predict(run: str, inputs: str, output: str) -> None:
     """Predict with a run's model on a .npy/.npz/.csv file, an image, or a folder of images."""
-    try:
-        import_keras()
-        from builder.runs import predict as predicting
-        from builder.training.run_folder import RunFolder
+    import_keras()
+    from builder.runs import predict as predicting
+    from builder.training.run_folder import RunFolder
 
-        written = predicting.predict_files(RunFolder.open(run), Path(inputs), Path(output))
-    except SpecError as error:
-        fail(error)
+    written = predicting.predict_files(RunFolder.open(run), Path(inputs), Path(output))
     click.echo(f"wrote {written} predictions to {output}")
-
-
-EXPORT_FORMATS = ("keras", "saved_model", "onnx", "litert", "openvino")   # builder.runs.export.FORMATS, without importing it
 
 
 @main.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
+@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), required=True,
               help="keras (.keras), saved_model (TensorFlow SavedModel folder), onnx (.onnx), litert (.tflite), "
                    "openvino (.xml + .bin).")
 @click.option("-o", "--output", type=click.Path(), default=None,
@@ -505,14 +480,9 @@ def export(run: str, fmt: str, output: str | None, model_name: str | None) -> No
     """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
     from builder.runs import export as exporting
 
-    try:
-        backend = import_keras().backend.backend()
-        exporting.check_converter(fmt, backend)   # a missing converter is said before the slow part
-        exported = exporting.export_run(run, fmt, output, model_name)
-    except SpecError as error:
-        fail(error)
-    except exporting.ExportError as error:
-        raise click.ClickException(str(error)) from None
+    backend = import_keras().backend.backend()
+    exporting.check_converter(fmt, backend)   # a missing converter is said before the slow part
+    exported = exporting.export_run(run, fmt, output, model_name)
     click.echo(f"wrote {exported.path} ({fmt})")
     click.echo(f"  inputs: {'; '.join(exported.inputs)}")
     click.echo(f"  run it with: {exported.reopen}")
@@ -531,15 +501,12 @@ def export(run: str, fmt: str, output: str | None, model_name: str | None) -> No
 @backend_option
 def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str) -> None:
     """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion)."""
-    try:
-        values = parse_overrides(options)
-        import_keras()
-        from builder.runs import generate as sampling
-        from builder.training.run_folder import RunFolder
+    values = parse_overrides(options)
+    import_keras()
+    from builder.runs import generate as sampling
+    from builder.training.run_folder import RunFolder
 
-        written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
-    except SpecError as error:
-        fail(error)
+    written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
     click.echo(f"wrote {written}")
 
 
@@ -555,25 +522,22 @@ def generate(run: str, count: int, label: int | None, seed: int | None, options:
 @backend_option
 def augment(spec: str, output: str, count: int, copies: int, overrides: tuple[str, ...]) -> None:
     """Draw training samples beside augmented copies, as train.augment makes them."""
-    try:
-        graph = load_graph(spec, parse_overrides(overrides))
-        import_keras()
-        from builder.training import augment as augmenting
-        from builder.training.data import load_data
+    graph = load_graph(spec, parse_overrides(overrides))
+    import_keras()
+    from builder.training import augment as augmenting
+    from builder.training.data import load_data
 
-        train_spec = graph.spec.train
-        if train_spec is None or not train_spec.augment:
-            raise SpecError.single(Location(spec), "this spec has no train.augment to show",
-                                   "add e.g. `augment: [{type: RandomRotation, factor: 0.05}]` under train")
-        data = load_data(train_spec.data, Path(spec).resolve().parent, graph.locate("train", "data"), train_spec.seed)
-        if data.x_train.ndim != 4:
-            raise SpecError.single(graph.locate("train", "data"), f"augment draws images; this data's samples have "
-                                   f"shape {list(data.x_train.shape[1:])}", "use image data (e.g. `image: true`)")
-        pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed,
-                                           lambda i: graph.locate("train", "augment", i, "type"))
-        written = augmenting.draw_grid(data.x_train[:count], pipeline, Path(output), copies)
-    except SpecError as error:
-        fail(error)
+    train_spec = graph.spec.train
+    if train_spec is None or not train_spec.augment:
+        raise SpecError.single(Location(spec), "this spec has no train.augment to show",
+                               "add e.g. `augment: [{type: RandomRotation, factor: 0.05}]` under train")
+    data = load_data(train_spec.data, Path(spec).resolve().parent, graph.locate("train", "data"), train_spec.seed)
+    if data.x_train.ndim != 4:
+        raise SpecError.single(graph.locate("train", "data"), f"augment draws images; this data's samples have "
+                               f"shape {list(data.x_train.shape[1:])}", "use image data (e.g. `image: true`)")
+    pipeline = augmenting.augmentation(train_spec.augment, train_spec.seed,
+                                       lambda i: graph.locate("train", "augment", i, "type"))
+    written = augmenting.draw_grid(data.x_train[:count], pipeline, Path(output), copies)
     click.echo(f"wrote {written}")
 
 

@@ -49,6 +49,13 @@ class Problem:
         return {"file": loc["file"], "line": loc["line"], "column": loc["column"], **data}
 
 
+class CommandError(Exception):
+    """A problem outside any spec (a backend, Graphviz, an export converter, a file to write).
+
+    Its message is one line that names the fix; the command line prints it as `Error: ...`, exit 1.
+    """
+
+
 @dataclass
 class SpecError(Exception):
     """A spec could not go through a stage; `problems` says every reason and where."""

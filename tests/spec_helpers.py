@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from builder.language.loader import load
-from builder.language.parser import parse
 from builder.graph import resolve
 from builder.graph.ir import Graph
+from builder.language.loader import load
+from builder.language.parser import parse
 
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:

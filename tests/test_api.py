@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from builder import SpecError, api
+import builder
+from builder import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = str(ROOT / "specs" / "lenet.yaml")
 
 
 def test_load_resolves_with_overrides_and_stays_light():
-    code = ("import sys; from builder import api; g = api.load(sys.argv[1], c1=8); "
+    code = ("import sys, builder; g = builder.load(sys.argv[1], c1=8); "
             "print(g.name, list(g.models), g.overrides, 'keras' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, LENET], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["lenet", "['lenet']", "{'c1':", "8}", "False", "False"]
@@ -26,7 +27,7 @@ def test_a_bad_spec_raises_spec_error_with_located_problems(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: broken\ninputs:\n  x: {shape: [4]}\nlayers:\n  - {type: Dense, unit: 3}\noutputs: [x]\n")
     with pytest.raises(SpecError) as caught:
-        api.load(broken)
+        builder.load(broken)
     problem = caught.value.problems[0]
     assert (problem.location.file, problem.location.line) == (str(broken), 5)
     assert "unit" in problem.message and problem.format().startswith(f"{broken}:5:")
@@ -34,26 +35,26 @@ def test_a_bad_spec_raises_spec_error_with_located_problems(tmp_path):
 
 def test_overrides_go_with_a_path_not_with_a_loaded_graph():
     with pytest.raises(TypeError, match="Received: \\['c1'\\]"):
-        api.build(api.load(LENET), c1=8)
+        builder.build(builder.load(LENET), c1=8)
 
 
 def test_build_gives_keras_models_with_shapes_and_params():
     keras = pytest.importorskip("keras")
-    models = api.build(api.load(LENET, c1=8))
+    models = builder.build(builder.load(LENET, c1=8))
     assert isinstance(models["lenet"], keras.Model)
     assert models.shapes["lenet"]["c1"] == (None, 28, 28, 8)
     assert models["lenet"].count_params() == 62_558 == sum(models.params["lenet"].values())
 
 
 def test_render_returns_dot_and_writes_the_file(tmp_path):
-    text = api.render(api.load(LENET), tmp_path / "lenet.dot")
+    text = builder.render(builder.load(LENET), tmp_path / "lenet.dot")
     assert text.startswith("digraph") and (tmp_path / "lenet.dot").read_text() == text
     assert "c1" in text and "Conv2D" in text
 
 
 def test_train_writes_a_run_that_records_the_overrides(tmp_path):
     pytest.importorskip("keras")
-    run = api.train(api.load(LENET, c1=8), epochs=1, out=tmp_path / "lenet-try")
+    run = builder.train(builder.load(LENET, c1=8), epochs=1, out=tmp_path / "lenet-try")
     summary = json.loads(run.summary.read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 1
     assert len(run.history.read_text().strip().splitlines()) == 2   # header + one epoch

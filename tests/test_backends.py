@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from spec_helpers import iris_mlp, write_spec
 
+from builder.cli import main
 from builder.training.backends import select as backend_module
 from builder.training.backends.select import BackendError, check_distribute
-from builder.cli import main
 from builder.training.cluster import parse_tf_config, resolve_cluster
-from spec_helpers import iris_mlp, write_spec
 
 BUILDER = Path(sys.executable).parent / "builder"
 TIMEOUT = 300   # seconds for any one subprocess; two processes that never meet fail, they do not hang
@@ -204,8 +204,9 @@ def test_tf_config_and_environment_variables_give_the_cluster():
 
 
 def test_model_parallel_needs_its_mesh(tmp_path):
-    from builder.errors import SpecError
     from spec_helpers import graph_of
+
+    from builder.errors import SpecError
 
     with pytest.raises(SpecError, match="distribute: model_parallel needs `model_parallel: {mesh"):
         graph_of(tmp_path, IRIS + "  distribute: model_parallel\n")
@@ -274,6 +275,7 @@ def test_builds_and_trains_end_to_end_without_tensorflow(tmp_path, backend):
 
 def test_array_batches_shuffle_like_a_seeded_pipeline_and_split_over_processes():
     import keras  # noqa: F401  (PyDataset)
+
     from builder.training.backends.batches import ArrayBatches
 
     x, y = np.arange(50).reshape(50, 1), np.arange(50)
@@ -419,15 +421,15 @@ def test_gpu_bench_compares_the_same_models(tmp_path):
     """builder's model of each workload has exactly the parameters of the hand-written one."""
     import importlib.util
 
-    from builder.model.compile import compile_graph
+    from builder.graph import resolve
     from builder.language.loader import load
     from builder.language.parser import parse
-    from builder.graph import resolve
+    from builder.model.compile import compile_graph
 
     spec = importlib.util.spec_from_file_location("gpu_train", GPU_BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    from train_speed import by_hand   # bench/ is on sys.path now
+    from train_speed import by_hand  # bench/ is on sys.path now
 
     for workload, _, _ in bench.WORKLOADS:
         path = bench.spec_for(workload, tmp_path, 20, 1, 4, "float32")

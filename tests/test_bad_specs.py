@@ -27,9 +27,9 @@ from click.testing import CliRunner
 
 from builder.cli import main, parse_overrides
 from builder.errors import SpecError
+from builder.graph import resolve
 from builder.language.loader import load
 from builder.language.parser import parse
-from builder.graph import resolve
 
 BAD_SPECS = Path(__file__).parent / "bad_specs"
 FILES = sorted(BAD_SPECS.glob("*.yaml"))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from builder.graph import resolve
 from builder.language.loader import load_text
 from builder.language.parser import parse
-from builder.graph import resolve
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "validate_speed.py"
 

@@ -11,9 +11,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from builder.model.compile import compile_graph  # noqa: E402
-from builder.errors import SpecError  # noqa: E402
 from spec_helpers import build, graph_of  # noqa: E402
+
+from builder.errors import SpecError  # noqa: E402
+from builder.model.compile import compile_graph  # noqa: E402
 
 
 def run(model, *inputs):

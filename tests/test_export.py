@@ -16,9 +16,10 @@ from click.testing import CliRunner
 
 keras = pytest.importorskip("keras")
 
-from builder.runs import export as exporting  # noqa: E402
-from builder.cli import main  # noqa: E402
 from spec_helpers import graph_of  # noqa: E402
+
+from builder.cli import main  # noqa: E402
+from builder.runs import export as exporting  # noqa: E402
 
 pytestmark = [pytest.mark.tensorflow_only,
               pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")]

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.errors import SpecError
+from builder.graph import resolve
 from builder.language.loader import load_text
 from builder.language.parser import parse
-from builder.graph import resolve
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
 GOOD = sorted((Path(__file__).parent / "good_specs").glob("*.yaml"))

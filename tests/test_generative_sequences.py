@@ -22,10 +22,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("keras")
 
+from spec_helpers import graph_of  # noqa: E402
+
 from builder.cli import main  # noqa: E402
 from builder.errors import Location, SpecError  # noqa: E402
 from builder.training.run_folder import RunFolder, read_history  # noqa: E402
-from spec_helpers import graph_of  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -110,8 +111,8 @@ def test_transformer_encoder_decoder_learns_the_task(tmp_path):
 
 
 def test_synthetic_pairs_are_correct_distinct_and_padded():
-    from builder.training.data import SYNTHETIC_VOCABULARY, load_data
     from builder.language.spec import SyntheticData
+    from builder.training.data import SYNTHETIC_VOCABULARY, load_data
 
     def decode(row):
         return "".join(SYNTHETIC_VOCABULARY[i] for i in row if i > 2)
@@ -228,8 +229,8 @@ def test_character_gpt_learns_and_samples_with_a_temperature(tmp_path):
 
 
 def test_character_windows_of_a_text_file(tmp_path):
-    from builder.training.data import load_data
     from builder.language.spec import TextData
+    from builder.training.data import load_data
 
     (tmp_path / "t.txt").write_text("abcdefghij" * 10)
     spec = TextData(source="text", path="t.txt", tokens="characters", sequence_length=8, validation_split=0.25)
@@ -303,8 +304,8 @@ def test_ddpm_interrupted_resumes_learns_to_predict_noise_and_samples_digit_shap
 
 
 def test_noise_schedules_end_in_noise():
-    from builder.training.kinds.diffusion import noise_schedule
     from builder.language.spec import DiffusionSpec
+    from builder.training.kinds.diffusion import noise_schedule
 
     for spec in (DiffusionSpec(), DiffusionSpec(steps=1000), DiffusionSpec(schedule="cosine", steps=50)):
         betas = noise_schedule(spec)

@@ -26,8 +26,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import builder.model.layers  # noqa: E402
+from builder.language.catalogue import catalogue  # noqa: E402
 from builder.training.backends import adapter  # noqa: E402
-from builder.language.catalogue import catalog  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def test_registered_documented_and_catalogued(name):
     for section in ("Args:", "Input shape:", "Output shape:", "```yaml"):
         assert section in doc, f"{name}'s docstring lacks {section!r} (Keras style: Args, Input shape, " \
                                "Output shape, and a YAML example)"
-    info = catalog().layer(name)
+    info = catalogue().layer(name)
     assert info is not None and info.family == "builder", f"{name} is not in the catalogue: run `builder catalogue`"
     assert info.many_inputs == bool(getattr(cls, "builder_many_inputs", False))
 

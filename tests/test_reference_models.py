@@ -19,10 +19,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from builder.model.compile import compile_graph  # noqa: E402
+from builder.graph import resolve  # noqa: E402
 from builder.language.loader import load  # noqa: E402
 from builder.language.parser import parse  # noqa: E402
-from builder.graph import resolve  # noqa: E402
+from builder.model.compile import compile_graph  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

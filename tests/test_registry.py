@@ -26,8 +26,8 @@ def test_a_name_registered_twice_is_refused():
 
 
 def test_every_family_is_a_registry_and_the_kinds_have_their_samplers():
-    from builder.training.data import SOURCES
     from builder.runs.generate import SAMPLERS
+    from builder.training.data import SOURCES
     from builder.training.kinds import KINDS
 
     assert all(isinstance(table, Registry) for table in (SOURCES, KINDS, SAMPLERS))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from builder.graph import render as drawing
-from builder.cli import load_graph, main
-from builder.graph.render import RenderError, render, write
 from spec_helpers import graph_of, write_spec
+
+from builder.cli import load_graph, main
+from builder.graph import render as drawing
+from builder.graph.render import RenderError, render, write
 
 GOOD_SPECS = sorted((Path(__file__).parent / "good_specs").glob("*.yaml"))
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -18,14 +18,13 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from builder.graph import expand, expressions
 from builder.cli import main
 from builder.errors import SpecError
-from builder.language.loader import load, load_text
-from builder.language.parser import parse
-from builder.graph import resolve
+from builder.graph import expand, expressions, resolve
 from builder.graph.expressions import evaluate
 from builder.graph.ir import Graph, Ref
+from builder.language.loader import load, load_text
+from builder.language.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SPECS = Path(__file__).parent / "good_specs"

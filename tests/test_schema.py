@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from builder import resources
-
 from builder.language import schema
-from builder.language.catalogue import catalog
-from builder.model.catalogue_gen import CATALOG_PATH
+from builder.language.catalogue import catalogue
+from builder.model.catalogue_gen import CATALOGUE_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,17 +37,17 @@ def test_schema_documents_fields_and_layer_arguments():
 
 def test_committed_catalogue_matches_installed_keras_and_builder_layers():
     keras = pytest.importorskip("keras")
-    from builder.model import catalogue_gen as catalog_gen
+    from builder.model import catalogue_gen as catalogue_gen
 
-    committed = json.loads(CATALOG_PATH.read_text())
+    committed = json.loads(CATALOGUE_PATH.read_text())
     if committed["keras_version"] != keras.__version__:
         pytest.skip(f"catalogue made with Keras {committed['keras_version']}, installed {keras.__version__}")
-    assert json.loads(json.dumps(catalog_gen.generate(), sort_keys=True)) == committed, \
+    assert json.loads(json.dumps(catalogue_gen.generate(), sort_keys=True)) == committed, \
         "run `builder catalogue` and commit the result"
 
 
 def test_catalogue_refuses_code_running_layers():
-    cat = catalog()
+    cat = catalogue()
     for name in ("Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer"):
         assert cat.layer(name) is None and name in cat.excluded
     assert cat.layer("Convolution2D").name == "Conv2D"  # aliases resolve to one class
@@ -58,7 +57,7 @@ def test_every_keras_default_passes_its_argument_check():
     """A Keras default is always valid; a checker that rejects one is wrong, not the default."""
     from builder.language import argtypes
 
-    cat = catalog()
+    cat = catalogue()
     rejected = []
     for name in sorted(cat.layers):
         info = cat.layer(name)

@@ -12,10 +12,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from builder.cli import load_graph, main
+from builder.graph import resolve, search_space
 from builder.language.loader import load, load_text
 from builder.language.parser import parse
-from builder.graph import resolve
-from builder.graph import search_space
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -185,7 +184,7 @@ def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp
 def test_trials_that_all_score_the_same_give_a_reason_instead_of_importances(tmp_path):
     import optuna
 
-    from builder.search.study import _importances
+    from builder.search.report import _importances
 
     spec = parse(load(write(tmp_path)))
     study = optuna.create_study(direction="maximize")

@@ -17,10 +17,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("keras")
 
+from spec_helpers import graph_of, iris_mlp, write_spec  # noqa: E402
+
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
 from builder.training.run_folder import read_history  # noqa: E402
-from spec_helpers import graph_of, iris_mlp, write_spec  # noqa: E402
 
 IRIS_MLP = iris_mlp()
 
@@ -189,9 +190,9 @@ def test_text_source_from_a_csv_column(tmp_path):
 
 
 def test_every_builtin_set_loads(tmp_path):
-    from builder.training.data import load_data
     from builder.errors import Location
     from builder.language.spec import BuiltinData
+    from builder.training.data import load_data
 
     sizes = {"digits": (1797, 64), "iris": (150, 4), "wine": (178, 13), "breast_cancer": (569, 30)}
     for name, (count, features) in sizes.items():
@@ -252,9 +253,9 @@ def test_evaluate_and_predict_from_a_run(tmp_path):
 
 def mixed_training_batches(spec_text: str, tmp_path, x, y, seed: int = 0):
     """The training and validation batches of `x`, `y` (one-hot) as `fit` would see them with `train.augment`."""
+    from builder.errors import Location
     from builder.training import backends
     from builder.training.augment import augmentation
-    from builder.errors import Location
     from builder.training.run import fit_arguments
 
     graph = graph_of(tmp_path, spec_text)

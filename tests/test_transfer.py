@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("keras")
 
+from spec_helpers import graph_of, write_spec  # noqa: E402
+
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
 from builder.training.run_folder import read_history  # noqa: E402
-from spec_helpers import graph_of, write_spec  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "transfer"
 
@@ -149,9 +150,9 @@ def test_per_class_and_validation_split_do_not_go_together(tmp_path):
 # --- data: classes and per_class -------------------------------------------------------------------
 
 def test_classes_are_selected_and_relabelled_and_per_class_keeps_the_rest_for_validation(tmp_path):
-    from builder.training.data import load_data
     from builder.errors import Location
     from builder.language.spec import BuiltinData
+    from builder.training.data import load_data
 
     spec = BuiltinData(source="builtin", name="digits", image=True, classes=[7, 5], per_class=20)
     data = load_data(spec, tmp_path, Location("x"), seed=3)
@@ -192,9 +193,9 @@ def test_init_from_a_run_loads_matching_nodes_reports_the_rest_and_records_it(tm
 def test_loaded_weights_are_the_source_weights(tmp_path, source_run):
     import keras
 
+    from builder.errors import Location
     from builder.model.compile import compile_graph
     from builder.training.transfer import load_initial_weights
-    from builder.errors import Location
 
     graph = graph_of(tmp_path, mlp())
     model = compile_graph(graph)["mlp"]
@@ -329,9 +330,9 @@ train:
 
 
 def test_augmentation_changes_training_batches_only(tmp_path):
+    from builder.errors import Location
     from builder.training import backends
     from builder.training.augment import augmentation
-    from builder.errors import Location
     from builder.training.run import fit_arguments
 
     graph = graph_of(tmp_path, AUGMENTED)
@@ -492,7 +493,6 @@ def test_an_application_node_builds_for_its_input_and_freezes_whole(tmp_path):
 
 def test_a_failed_imagenet_download_is_a_located_error(tmp_path, monkeypatch):
     import keras
-
     from spec_helpers import build
 
     def offline(*args, **kwargs):

@@ -48,8 +48,8 @@ def main() -> int:
 
     import numpy as np
     from sklearn.datasets import load_digits
-    from sklearn.svm import SVC
     from sklearn.model_selection import train_test_split
+    from sklearn.svm import SVC
 
     from builder.cli import load_graph, parse_overrides
     from builder.runs.generate import generate

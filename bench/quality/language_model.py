@@ -63,8 +63,7 @@ def main() -> int:
 
     from builder.cli import load_graph, parse_overrides
     from builder.runs.generate import generate
-    from builder.training.run_folder import read_history
-    from builder.training.run_folder import read_transform, run_data
+    from builder.training.run_folder import read_history, read_transform, run_data
 
     spec = ROOT / "specs" / "gpt.yaml"
     overrides = parse_overrides(tuple(sets))

@@ -32,7 +32,7 @@ from typing import Any
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
 from builder.graph.expressions import _ExprError, _UnknownName, placeholder_names, snake, substitute
 from builder.graph.ir import Graph, ModelGraph, Node, Ref, Scope
-from builder.language.catalogue import catalog
+from builder.language.catalogue import catalogue
 from builder.language.loader import Document
 from builder.language.parser import check_layer, has_placeholder
 from builder.language.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec, TrainSpec
@@ -167,7 +167,7 @@ class _Expander:
             else:  # a self-call is reported above, not again as a cycle of models
                 self.model_deps.add(item.model)
         else:
-            info = catalog().layer(item.type)
+            info = catalogue().layer(item.type)
             local = item.id or self.auto_id(prefix, snake(info.name if info else item.type))
             op, type_name = "layer", info.name if info else item.type
             family = info.family if info else "other"
@@ -401,7 +401,7 @@ class _Expander:
         if node.op == "model":
             self.model_keyword_inputs(node, kwargs, path)
             return
-        info = catalog().layer(node.type)
+        info = catalogue().layer(node.type)
         if info is None:
             node.inputs = tuple(r for v in kwargs.values() for r in (v if isinstance(v, tuple) else (v,)))
             return
@@ -455,7 +455,7 @@ class _Expander:
             return
         if node.op != "layer":
             return
-        info = catalog().layer(node.type)
+        info = catalogue().layer(node.type)
         if info is None:
             return
         count = len(node.inputs)

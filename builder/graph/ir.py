@@ -12,6 +12,7 @@ from builder.errors import Location, Problem
 from builder.language.loader import Document
 from builder.language.spec import Spec
 
+
 @dataclass(frozen=True)
 class Ref:
     """A reference to a node's output (`index` picks one output of several)."""

@@ -26,8 +26,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from builder.language.catalogue import catalog
+from builder.errors import CommandError
 from builder.graph.ir import Graph, ModelGraph, Node, Scope
+from builder.language.catalogue import catalogue
 
 AUTO_COLLAPSE_NODES = 150   # above this many nodes, repeats collapse unless asked not to
 DOT_TIMEOUT_S = 60          # dot can run for hours on huge graphs
@@ -73,7 +74,7 @@ NODE_STYLE = ('shape=box, style="rounded,filled", fontname="Helvetica", fontsize
 EDGE_STYLE = 'color="#90A4AE", penwidth=1.1, arrowsize=0.6, fontname="Helvetica", fontsize=9, fontcolor="#607D8B"'
 
 
-class RenderError(Exception):
+class RenderError(CommandError):
     """The drawing could not be written (no `dot`, an unknown format, `dot` failing or timing out)."""
 
 
@@ -155,7 +156,7 @@ def _wrap(parts: list[str]) -> list[str]:
 
 
 def _arguments(node: Node) -> list[str]:
-    info = catalog().layer(node.type) if node.op == "layer" else None
+    info = catalogue().layer(node.type) if node.op == "layer" else None
     declared = info.args if info else {}
     parts = []
     for name in SHOWN_ARGS:
@@ -515,7 +516,7 @@ def write(dot_text: str, path: str | Path, timeout: float = DOT_TIMEOUT_S) -> Pa
 
 def _run_dot(dot_text: str, fmt: str, path: Path, timeout: float) -> bytes:
     import graphviz
-    from graphviz.backend.execute import run_check   # graphviz.pipe has no timeout
+    from graphviz.backend.execute import run_check  # graphviz.pipe has no timeout
 
     command = graphviz.backend.dot_command.command("dot", fmt) + (["-Gdpi=144"] if fmt == "png" else [])
     try:

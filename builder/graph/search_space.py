@@ -31,8 +31,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
-from builder.language.catalogue import catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
+from builder.language.catalogue import catalogue
 from builder.language.loader import Document, resolve_plain_scalar
 from builder.language.spec import Choice, OptimizerSpec, Spec, TrainSpec
 
@@ -96,7 +96,7 @@ def _node_target(data: dict, layers: Any, rest: list[str], where: tuple) -> tupl
         raise PathError(f"node {show(rest[0])} calls a model: it has no arguments to search over")
     if len(args) != 1:
         raise PathError(f"a layer argument is one name after the node: {'.'.join(rest[:2])}")
-    info = catalog().layer(node.get("type")) if isinstance(node.get("type"), str) else None
+    info = catalogue().layer(node.get("type")) if isinstance(node.get("type"), str) else None
     if args[0] in STRUCTURAL_KEYS:
         raise PathError(f"{show(args[0])} is part of the graph's structure, not a layer argument to search over")
     if info is not None and args[0] not in info.args:
@@ -167,7 +167,7 @@ def _train_target(data: dict, rest: list[str]) -> Target:
         fields = model.model_fields
         if model is OptimizerSpec and name not in fields:
             kind = raw.get("type", "adam") if isinstance(raw, dict) else raw
-            known = catalog().optimizers.get(kind, {}) if isinstance(kind, str) else {}
+            known = catalogue().optimizers.get(kind, {}) if isinstance(kind, str) else {}
             if name not in known:
                 raise PathError(f"optimizer {show(kind)} has no argument {show(name)}",
                                 did_you_mean(name, sorted(known) + ["learning_rate", "type"]))

@@ -18,9 +18,9 @@ import math
 import re
 from typing import Any, Callable
 
-from builder.language.applications import APPLICATIONS
-from builder.language.catalogue import catalog
 from builder.errors import did_you_mean, show
+from builder.language.applications import APPLICATIONS
+from builder.language.catalogue import catalogue
 
 Checker = Callable[[Any], "str | None"]
 
@@ -37,7 +37,7 @@ def is_number(v: Any) -> bool:
 
 
 def looks_like_path(text: str) -> bool:
-    """Paths and URLs never belong in layer arguments (SECURITY.md)."""
+    """Paths and URLs never belong in layer arguments: a spec names no file but its data."""
     return bool(_PATHLIKE.search(text))
 
 
@@ -144,7 +144,7 @@ def name_from(group: str, allow_none: bool = True) -> Checker:
     def checker(v):
         if v is None and allow_none:
             return None
-        names = catalog().names[group]
+        names = catalogue().names[group]
         if isinstance(v, str) and v in names:
             return None
         return f"the name of one of Keras' {group} (e.g. {', '.join(repr(n) for n in names[:4])}, ...)"
@@ -319,7 +319,7 @@ def hint_for(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:
         choices = getattr(check, "choices", None)
         group = getattr(check, "group", None)
         if group:
-            choices = catalog().names[group]
+            choices = catalogue().names[group]
         if choices:
             return did_you_mean(value, choices)
         if value.lower() in ("yes", "no", "on", "off", "y", "n") and check is boolean:

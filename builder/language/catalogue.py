@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+
 from builder import resources
 
 
@@ -71,7 +72,7 @@ class Catalog:
 
 
 @lru_cache(maxsize=1)
-def catalog() -> Catalog:
+def catalogue() -> Catalog:
     data = json.loads(resources.read_text(resources.CATALOGUE))
     return Catalog(keras_version=data["keras_version"], layers=data["layers"], aliases=data["aliases"],
                    excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"])

@@ -1,6 +1,6 @@
 """Stage 1, load: spec text -> plain Python data with a line and column for every value.
 
-Specs are untrusted (see SECURITY.md in the design notes), so this is not
+Specs are untrusted (the README's "Specs are untrusted input"), so this is not
 `yaml.load`. We stream PyYAML's *events* (the C parser when present) and build
 the values ourselves, iteratively:
 

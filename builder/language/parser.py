@@ -19,11 +19,10 @@ from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from builder.language import argtypes
-
-from builder.language import spec as spec_models
-from builder.language.catalogue import LayerInfo, catalog
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
+from builder.language import argtypes
+from builder.language import spec as spec_models
+from builder.language.catalogue import LayerInfo, catalogue
 from builder.language.loader import Document
 from builder.language.spec import CLASS_LOSSES, LABEL_MIXERS, Spec
 
@@ -225,7 +224,7 @@ def has_placeholder(value: Any) -> bool:
 
 
 def unknown_layer_problem(type_name: Any, where: Location, node: str | None = None) -> Problem:
-    cat = catalog()
+    cat = catalogue()
     if type_name is None:
         return Problem(where, "missing required key 'type'", "a layer is written {type: Dense, units: 8}", node=node)
     if not isinstance(type_name, str):
@@ -248,7 +247,7 @@ def check_layer(node: dict, locate, path: tuple, label: str | None = None) -> li
     gives locations; values still holding `${...}` are skipped.
     """
     type_name = node.get("type")
-    info: LayerInfo | None = catalog().layer(type_name) if isinstance(type_name, str) else None
+    info: LayerInfo | None = catalogue().layer(type_name) if isinstance(type_name, str) else None
     if info is None:
         return [unknown_layer_problem(type_name, locate(path + ("type",)), label)]
     problems = []
@@ -332,10 +331,10 @@ def _optimizer_problems(document: Document) -> list[Problem]:
 
 def _one_optimizer_problems(document: Document, optimizer, at: tuple) -> list[Problem]:
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type", "adam"), str) \
-            or optimizer.get("type", "adam") not in catalog().optimizers:
+            or optimizer.get("type", "adam") not in catalogue().optimizers:
         return []  # a missing or unknown type is reported by the structural check
     kind = optimizer.get("type", "adam")
-    known = catalog().optimizers[kind]
+    known = catalogue().optimizers[kind]
     problems = []
     for name, value in optimizer.items():
         path = at + (name,)
@@ -362,7 +361,7 @@ def _augment_problems(document: Document) -> list[Problem]:
     for i, node in enumerate(augment):
         if not isinstance(node, dict) or not isinstance(node.get("type"), str):
             continue   # the structural check reports it
-        info = catalog().layer(node["type"])
+        info = catalogue().layer(node["type"])
         path = ("train", "augment", i)
         if info is not None and info.family != "preprocessing":
             problems.append(Problem(document.locate(path + ("type",)),

@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 
 from builder import resources
-
 from builder.language import argtypes
-from builder.language.catalogue import catalog
+from builder.language.catalogue import catalogue
 from builder.language.spec import Spec
 
 SCHEMA_ID = "https://builder.invalid/schemas/spec.schema.json"
@@ -28,7 +27,7 @@ def _arg_schema(layer: str, name: str, entry: dict) -> dict:
     check = argtypes.checker_for(layer, name, entry)
     schema = dict(getattr(check, "schema", {}))
     if "group" in getattr(check, "__dict__", {}):
-        schema = {"enum": [None, *catalog().names[check.group]]}
+        schema = {"enum": [None, *catalogue().names[check.group]]}
     elif "choices" in getattr(check, "__dict__", {}):
         schema = {"enum": list(check.choices)}
     if entry.get("kind") == "layer":
@@ -39,7 +38,7 @@ def _arg_schema(layer: str, name: str, entry: dict) -> dict:
 
 
 def _layer_variants(common: dict) -> list[dict]:
-    cat = catalog()
+    cat = catalogue()
     variants = []
     for name in cat.layer_names:
         info = cat.layer(name)

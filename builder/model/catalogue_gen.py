@@ -17,7 +17,7 @@ from pathlib import Path
 
 from builder import resources
 
-CATALOG_PATH = resources.source_path(resources.CATALOGUE)
+CATALOGUE_PATH = resources.source_path(resources.CATALOGUE)
 
 # Classes that are not graph nodes, or that would run or load code a spec must
 # not be able to name. The reason is shown to a user who asks for them.
@@ -179,6 +179,6 @@ def generate() -> dict:
     }
 
 
-def write(path: Path = CATALOG_PATH) -> Path:
+def write(path: Path = CATALOGUE_PATH) -> Path:
     path.write_text(json.dumps(generate(), indent=1, sort_keys=True) + "\n")
     return path

@@ -23,9 +23,9 @@ from typing import Any
 import keras
 
 import builder.model.layers as builder_layers
-from builder.language.catalogue import catalog
 from builder.errors import Problem, SpecError, show
 from builder.graph.ir import Graph, ModelGraph, Node, Ref
+from builder.language.catalogue import catalogue
 
 DEFAULT_MAX_PARAMS = 250_000_000   # VGG16 has 138 M
 MAX_ELEMENTS = 2**31 - 1           # TensorFlow indexes tensors with int32 in places
@@ -56,7 +56,7 @@ def layer_name(node_id: str) -> str:
 
 
 def _layer_class(type_name: str):
-    info = catalog().layer(type_name)
+    info = catalogue().layer(type_name)
     if info.family == "builder":
         return getattr(builder_layers, info.name)
     return getattr(keras.layers, info.name)
@@ -70,7 +70,7 @@ def _regularizer(value):
 
 def constructor_args(type_name: str, args: dict) -> dict:
     """Spec arguments -> keyword arguments for the layer's constructor."""
-    info = catalog().layer(type_name)
+    info = catalogue().layer(type_name)
     out = {}
     for name, value in args.items():
         entry = info.args.get(name, {})
@@ -212,7 +212,7 @@ class _Compiler:
         return model
 
     def layer(self, node: Node, tensors: dict, params: dict, total: int, mgraph: ModelGraph) -> int:
-        info = catalog().layer(node.type)
+        info = catalogue().layer(node.type)
         positional = [self.tensor(tensors, r, node) for r in node.inputs]
         first_shape = tuple(positional[0].shape) if positional and hasattr(positional[0], "shape") else None
         estimate = estimate_params(info.name, node.args, first_shape)

@@ -26,12 +26,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import Location, SpecError
+from builder.errors import CommandError, Location, SpecError
 
 EXPORT_FOLDER = "export"   # default outputs go to RUN/export/
 
 
-class ExportError(Exception):
+class ExportError(CommandError):
     """A format that cannot be written here: converter not installed, wrong backend, bad path, or the
     converter's own refusal. Its message is one line naming the fix; the command line prints `Error: ...`."""
 

@@ -283,13 +283,13 @@ def augmentation(nodes, seed: int | None, locate: Callable[[int], Location]) -> 
 
     A located error for arguments the layer refuses.
     """
-    from builder.language.catalogue import catalog
+    from builder.language.catalogue import catalogue
     from builder.model.compile import constructor_args, make_layer
 
     steps, names, mixing = [], [], {}
     for i, node in enumerate(nodes):
         args = dict(node.args)
-        if seed is not None and "seed" in catalog().layer(node.type).args and "seed" not in args:
+        if seed is not None and "seed" in catalogue().layer(node.type).args and "seed" not in args:
             args["seed"] = int(seed) + i
         try:
             if node.type in MIXING:

@@ -23,7 +23,6 @@ from builder.training.backends.select import BackendError
 
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))"
                         r":(?P<port>[0-9]{1,5})$")
-HOW = "--coordinator HOST:PORT --num-processes N --process-id I"
 
 
 @dataclass(frozen=True)

@@ -55,10 +55,6 @@ class Dataset:
     transform: dict = field(default_factory=dict)     # how inputs were normalised, for predict
     description: str = ""
 
-    @property
-    def samples(self) -> int:
-        return len(self.x_train)
-
 
 class DataError(Exception):
     """A source could not give data; becomes a located SpecError in `load_data`."""
@@ -225,7 +221,7 @@ def _character_windows(text: str, length: int, name: str) -> RawData:
 
 def _python_docs() -> str:
     try:
-        from pydoc_data.topics import topics   # the text of `help('if')` etc.: part of the standard library
+        from pydoc_data.topics import topics  # the text of `help('if')` etc.: part of the standard library
     except ImportError:
         raise DataError("this Python has no pydoc_data (some distributions leave it out)",
                         "use `name: sklearn_descr`, or your own text with `source: text`") from None
@@ -255,7 +251,6 @@ def corpus_source(spec, folder: Path):
 # --- generated sequence-to-sequence tasks ----------------------------------------------------------
 
 SYNTHETIC_VOCABULARY = ["", "<s>", "</s>", *"0123456789", "+"]   # 0 pads, 1 starts, 2 ends a target
-_DIGIT = 3   # the id of "0"
 
 
 def _synthetic_pair(task: str, rng: np.random.Generator, low: int, high: int) -> tuple[str, str]:

@@ -18,10 +18,8 @@ Public entry points: `train(graph, spec_path, options)` and `resume(run, options
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import shutil
 import signal
 import sys
@@ -31,19 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
 
-import builder
-from builder.training import backends
-from builder.training.backends.select import BackendError, check_distribute
-from builder.training.backends import Distributed, SetupError, sample_count
-from builder.model.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
-from builder.training.data import check_data_shapes, load_data
-from builder.errors import Location, Problem, SpecError, show
-from builder.training.kinds import KINDS
+from builder import __version__
+from builder.errors import Location, Problem, SpecError
 from builder.graph.ir import Graph
+from builder.language.spec import OptimizerSpec, TrainSpec
+from builder.model.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
+from builder.training import backends
+from builder.training.backends import Distributed, sample_count
+from builder.training.callbacks import EpochCheckpoint, HistoryLog, StopOnNonFinite, ThrottledBackup, Throughput
+from builder.training.data import check_data_shapes, load_data
+from builder.training.distribution import check_sharded, device, distribution
+from builder.training.kinds import KINDS, KindMismatch
+from builder.training.objects import losses_and_metrics, make_optimizer
 from builder.training.run_folder import RunFolder, plot_history, read_history, save_spec_models
-from builder.language.spec import OptimizerSpec, ScheduleSpec, TrainSpec
 from builder.training.transfer import apply_freeze
 
 
@@ -65,304 +64,6 @@ class TrainOptions:
     callbacks: list = field(default_factory=list)  # extra Keras callbacks (builder.search.study: per-epoch pruning)
 
 
-# --- optimizer, schedule, loss, metrics: closed tables, explicit constructors -------------------
-
-OPTIMIZER_CLASSES = {name.lower(): name for name in (
-    "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "Adafactor", "Ftrl", "Lamb", "Lion", "Nadam", "RMSprop")}
-
-
-@keras.saving.register_keras_serializable(package="builder")
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """Rises linearly from 0 to the wrapped schedule's value over `warmup_steps`, then follows it."""
-
-    def __init__(self, schedule, warmup_steps: int):
-        self.schedule = schedule
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        rate = self.schedule(keras.ops.maximum(step - self.warmup_steps, 0.0))
-        return keras.ops.where(step < self.warmup_steps, rate * (step + 1.0) / self.warmup_steps, rate)
-
-    def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "warmup_steps": self.warmup_steps}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["warmup_steps"])
-
-
-def make_schedule(spec: ScheduleSpec, default_rate: float, steps_per_epoch: int, epochs: int):
-    s = keras.optimizers.schedules
-    rate = spec.initial_learning_rate or default_rate
-    decay_steps = spec.decay_steps or max(1, steps_per_epoch * epochs - spec.warmup_steps)
-    if spec.type == "cosine":
-        # CosineDecay has its own warmup: from `initial_learning_rate` up to `warmup_target`
-        if spec.warmup_steps:
-            return s.CosineDecay(0.0, decay_steps, alpha=spec.alpha or 0.0, warmup_target=rate,
-                                 warmup_steps=spec.warmup_steps)
-        return s.CosineDecay(rate, decay_steps, alpha=spec.alpha or 0.0)
-    if spec.type == "exponential":
-        schedule = s.ExponentialDecay(rate, decay_steps, spec.decay_rate or 0.5)
-    elif spec.type == "polynomial":
-        schedule = s.PolynomialDecay(rate, decay_steps, spec.end_learning_rate or 0.0)
-    elif spec.type == "inverse_time":
-        schedule = s.InverseTimeDecay(rate, decay_steps, spec.decay_rate or 0.5)
-    else:
-        schedule = s.PiecewiseConstantDecay(spec.boundaries or [], spec.values or [rate])
-    return LinearWarmup(schedule, spec.warmup_steps) if spec.warmup_steps else schedule
-
-
-def make_optimizer(spec: OptimizerSpec | str, steps_per_epoch: int, epochs: int):
-    if isinstance(spec, str):
-        spec = OptimizerSpec(type=spec)
-    cls = getattr(keras.optimizers, OPTIMIZER_CLASSES[spec.type])
-    kwargs = dict(spec.args)
-    default_rate = 0.01 if spec.type == "sgd" else 0.001
-    if isinstance(spec.learning_rate, ScheduleSpec):
-        kwargs["learning_rate"] = make_schedule(spec.learning_rate, default_rate, steps_per_epoch, epochs)
-    elif spec.learning_rate is not None:
-        kwargs["learning_rate"] = spec.learning_rate
-    return cls(**kwargs)
-
-
-def _loss(name: str):
-    return getattr(keras.losses, name)  # `name` is one of the catalogue's closed list of losses
-
-
-_METRIC_CLASSES = {"accuracy": "Accuracy", "auc": "AUC", "precision": "Precision", "recall": "Recall"}
-
-# Losses and metrics of integer labels -> their twins on one-hot labels: what a run whose labels MixUp or CutMix
-# made one-hot compiles, logged under the spec's names (history.csv keeps its columns).
-ONE_HOT_TWINS = {"sparse_categorical_crossentropy": "categorical_crossentropy",
-                 "sparse_categorical_accuracy": "categorical_accuracy",
-                 "sparse_top_k_categorical_accuracy": "top_k_categorical_accuracy"}
-
-
-def _metric(name: str, loss: str | None, one_hot: bool = False):
-    if one_hot and name in ONE_HOT_TWINS:
-        return keras.metrics.MeanMetricWrapper(getattr(keras.metrics, ONE_HOT_TWINS[name]), name=name)
-    if name == "accuracy":
-        # what Keras' "accuracy" string means for this loss, built explicitly
-        if loss == "sparse_categorical_crossentropy":
-            return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        if loss == "binary_crossentropy":
-            return keras.metrics.BinaryAccuracy(name="accuracy")
-        if loss == "categorical_crossentropy":
-            return keras.metrics.CategoricalAccuracy(name="accuracy")
-        return keras.metrics.Accuracy(name="accuracy")
-    if name in _METRIC_CLASSES:
-        return getattr(keras.metrics, _METRIC_CLASSES[name])(name=name)
-    return getattr(keras.metrics, name)
-
-
-def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str, one_hot: bool = False):
-    """The loss and metric objects `compile` takes, by the spec's names.
-
-    Args:
-        train: the spec's `train` section (`loss`, `metrics`).
-        model: the model that trains (its output names).
-        default_loss: the kind's loss when the spec names none.
-        one_hot: the labels were made one-hot (MixUp, CutMix): losses and metrics
-            of integer labels become their `ONE_HOT_TWINS`, under the same names.
-    """
-    def twin(name):
-        return ONE_HOT_TWINS.get(name, name) if one_hot else name
-
-    outputs = model.output_names
-    if isinstance(train.loss, dict):
-        names = {out: twin(name) for out, name in train.loss.items()}
-        loss = {out: _loss(names[out]) for out in outputs if out in names}
-    else:
-        name = twin(train.loss or default_loss)
-        loss = _loss(name)
-        names = {out: name for out in outputs}
-    if isinstance(train.metrics, dict):
-        metrics = {out: [_metric(m, names.get(out), one_hot) for m in ms] for out, ms in train.metrics.items()}
-    else:
-        first = names.get(outputs[0]) if outputs else None
-        metrics = [_metric(m, first, one_hot) for m in train.metrics]
-        if len(outputs) > 1:
-            metrics = {out: [_metric(m, names.get(out), one_hot) for m in train.metrics] for out in outputs}
-    return loss, metrics
-
-
-# --- callbacks -------------------------------------------------------------------------------------
-
-def losses_finite(logs) -> bool:
-    """Whether every loss in the logs is finite: `loss`, and the `*_loss` of kinds with several (g_loss, d_loss)."""
-    for key, value in (logs or {}).items():
-        if (key == "loss" or key.endswith("_loss")) and not key.startswith("val_") and value is not None:
-            if not math.isfinite(float(value)):
-                return False
-    return True
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """The whole model, saved atomically after an epoch whose loss is finite: at most every `interval` s.
-
-    A save costs tens of milliseconds, as much as a whole epoch of a small model, so fast epochs are
-    not saved one by one; the last good epoch is saved when training ends. Resume does not need this
-    file (it uses `ThrottledBackup`'s); `evaluate` and `predict` on an unfinished run do.
-    """
-
-    def __init__(self, path: Path, interval: float = 30.0):
-        super().__init__()
-        self.path = Path(path)
-        self.interval = interval
-        self.saved_at = -math.inf
-        self.pending = False     # an epoch with finite losses not saved yet
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.pending = losses_finite(logs)
-        if self.pending and time.monotonic() - self.saved_at >= self.interval:
-            self._save()
-
-    def on_train_end(self, logs=None):
-        if self.pending:
-            self._save()
-
-    def _save(self):
-        tmp = self.path.with_name("partial-" + self.path.name)
-        self.model.save(tmp)
-        os.replace(tmp, self.path)
-        self.saved_at, self.pending = time.monotonic(), False
-
-
-class ThrottledBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that spends at most about 1/`share` of the training time on backups.
-
-    An epoch is backed up when the time since the last backup is at least `share` times what that
-    backup took (the first epoch always is). A backup writes every weight and the optimizer's state,
-    50-80 ms for a 100k-parameter model on a CPU, and on an H100 that cost about a fifth of a small
-    ResNet's or transformer's epoch. So slow epochs are still backed up one by one and fast ones every
-    few epochs; a kill loses at most one epoch or `share` backups' time, whichever is more, and resume
-    continues from the last backed-up epoch (`HistoryLog` drops the rows after it).
-    """
-
-    def __init__(self, backup_dir: str, share: float = 20.0, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.share = share
-        self.saved_at: float | None = None
-        self.cost = 0.0
-        self.pending = False    # an epoch finished and not backed up
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch, self._last_batch_seen = epoch + 1, 0
-        self.pending = True
-        if self.saved_at is None or time.monotonic() - self.saved_at >= self.share * self.cost:
-            self._backup()
-
-    def on_train_end(self, logs=None):
-        if self.pending and not self.delete_checkpoint:   # a phase ends: the next one starts from here
-            self._backup()
-        super().on_train_end(logs)
-
-    def _backup(self):
-        started = time.monotonic()
-        self._save_model()
-        self.saved_at = time.monotonic()
-        self.cost, self.pending = self.saved_at - started, False
-
-
-class HistoryLog(keras.callbacks.Callback):
-    """history.csv: one row per finished epoch, always consistent with the backup a resume starts from.
-
-    The row of an epoch is written before its backup (the callback comes first), so a kill between
-    the two leaves the history one row ahead, never behind; on the first epoch of every `fit` the
-    rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
-    """
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = Path(path)
-        self.fields: list[str] | None = None
-        self.started = False
-        self.phase: int | None = None    # the phase of a multi-phase run (`train.phases`), 1-based
-
-    def on_train_begin(self, logs=None):
-        self.started = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.started:
-            return
-        self.started = True
-        if not self.path.exists():
-            return
-        with self.path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            self.fields = reader.fieldnames
-            kept = [row for row in reader if _epoch_of(row) < epoch]
-        tmp = self.path.with_name("partial-" + self.path.name)
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.fields)
-            writer.writeheader()
-            writer.writerows(kept)
-        os.replace(tmp, self.path)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        new = not self.path.exists() or not self.fields
-        if new:
-            self.fields = ["epoch"] + (["phase"] if self.phase is not None else []) + sorted(logs)
-        with self.path.open("a" if not new else "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.fields, restval="", extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            phase = {"phase": self.phase} if self.phase is not None else {}
-            writer.writerow({"epoch": epoch} | phase | {key: _number(value) for key, value in logs.items()})
-
-
-def _epoch_of(row: dict) -> float:
-    try:
-        return float(row.get("epoch", ""))
-    except ValueError:
-        return math.inf
-
-
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
-
-
-class StopOnNonFinite(keras.callbacks.Callback):
-    """Stops at the first NaN or infinite loss and remembers where, instead of training on garbage."""
-
-    def __init__(self):
-        super().__init__()
-        self.where: tuple[int, int] | None = None
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if not losses_finite(logs):
-            self.where = (self.epoch + 1, batch + 1)
-            self.model.stop_training = True
-
-
-class Throughput(keras.callbacks.Callback):
-    """Samples per second per epoch; the first epoch (tracing, compilation) is reported apart."""
-
-    def __init__(self, samples: int):
-        super().__init__()
-        self.samples = samples
-        self.epoch_seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.start)
-
-    def samples_per_second(self) -> float | None:
-        times = self.epoch_seconds[1:] or self.epoch_seconds
-        return self.samples / float(np.median(times)) if times else None
-
-
 # --- data pipelines -----------------------------------------------------------------------------------
 
 def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
@@ -375,82 +76,6 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
     devices and processes of a distributed run.
     """
     return backends.adapter().fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed)
-
-
-# --- the run -----------------------------------------------------------------------------------------------
-
-def _device() -> str:
-    return backends.adapter().device()
-
-
-def distribution(graph: Graph, options: TrainOptions) -> Distributed:
-    """Set up `train.distribute` (or `--distribute`) on this backend; before any computation, since a
-    multi-process JAX run must join its cluster first."""
-    train = graph.spec.train or TrainSpec()
-    mode = options.distribute or train.distribute
-    try:
-        check_distribute(keras.backend.backend(), mode)
-        if mode == "multi_worker" and options.cluster is None:
-            from builder.training.cluster import resolve_cluster
-
-            options.cluster = resolve_cluster()
-    except BackendError as error:
-        raise SpecError.single(graph.locate("train", "distribute"), str(error)) from None
-    parallel = None
-    if mode == "model_parallel":
-        if train.model_parallel is None:
-            raise SpecError.single(graph.locate("train", "distribute"), "distribute: model_parallel needs "
-                                   "`model_parallel: {mesh: [data, model], shard: [node ids]}` under train")
-        parallel = ModelParallelPlan(tuple(train.model_parallel.mesh), shard_targets(graph))
-    try:
-        return backends.adapter().distribute(mode, options.cluster, parallel, train.seed)
-    except SetupError as error:
-        raise SpecError.single(graph.locate("train", *error.where), str(error), error.hint) from None
-
-
-@dataclass
-class ModelParallelPlan:
-    mesh: tuple
-    targets: dict                 # each `shard` entry -> the node ids (Keras layer names) it selects
-
-    @property
-    def nodes(self) -> set:
-        return set().union(*self.targets.values())
-
-
-def shard_targets(graph: Graph) -> dict:
-    """`train.model_parallel.shard` entries -> node ids: a node, a block instance, or every repeat of a block use."""
-    from builder.errors import did_you_mean
-
-    names: dict[str, set] = {}
-    for mgraph in graph.models.values():
-        for node in mgraph.nodes.values():
-            if node.op == "layer":
-                for name in (node.id, *(s.id for s in node.scopes), *(s.group for s in node.scopes if s.group)):
-                    names.setdefault(name, set()).add(node.id)
-    targets = {}
-    for i, target in enumerate(graph.spec.train.model_parallel.shard):
-        if target not in names:
-            raise SpecError.single(graph.locate("train", "model_parallel", "shard", i),
-                                   f"model_parallel.shard names {show(target)}, which is no layer node or block "
-                                   f"instance of this spec", did_you_mean(target, list(names)))
-        targets[target] = names[target]
-    return targets
-
-
-def _check_sharded(graph: Graph, distributed: Distributed) -> None:
-    """Every `shard` entry split at least one weight (a Flatten has none; an odd last axis cannot split)."""
-    handle = distributed.handle
-    plan_targets = shard_targets(graph)
-    for i, (target, nodes) in enumerate(plan_targets.items()):
-        if not any(node in handle.sharded for node in nodes):
-            raise SpecError.single(graph.locate("train", "model_parallel", "shard", i),
-                                   f"{show(target)} has no weight whose last axis splits over the mesh's model "
-                                   f"axis ({handle.model_size} devices)",
-                                   "list nodes with weights (Dense, Conv, Embedding, ...) whose units or filters "
-                                   "divide by the model axis")
-    distributed.details["sharded_weights"] = sum(len(paths) for paths in handle.sharded.values())
-    distributed.details["sharded_nodes"] = sorted(handle.sharded)
 
 
 def resolve_steps_per_execution(train: TrainSpec, adapter, distributed: Distributed) -> int:
@@ -479,10 +104,6 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     epochs = phases[-1].end
     batch_size = options.batch_size or train.batch_size
     init_source = _init_source(train, options, spec_dir)
-    if train.kind not in KINDS:
-        raise SpecError.single(graph.locate("train", "kind"), f"training kind {train.kind!r} is not available "
-                                                              "yet in this version of builder",
-                               f"available: {', '.join(sorted(KINDS))}")
     if distributed is None:
         distributed = distribution(graph, options)
     adapter = backends.adapter()
@@ -513,10 +134,10 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     with distributed.scope():
         models = compile_graph(graph, options.max_params)
         if distributed.mode == "model_parallel":
-            _check_sharded(graph, distributed)
+            check_sharded(graph, distributed)
         try:
             plan = KINDS[train.kind](graph, models, data)
-        except ValueError as exc:
+        except KindMismatch as exc:   # the spec's models or data do not fit the kind; anything else is a bug
             raise SpecError.single(graph.locate("train", "kind"), str(exc)) from None
         if not plan.checked:
             check_data_shapes(graph, plan.model, plan.x)
@@ -606,7 +227,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         "final": {k: v for k, v in (history[-1] if history else {}).items() if k not in ("epoch", "phase")},
         "wall_time_s": round(wall, 3), "samples_per_second": clock.samples_per_second(),
         "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
-        "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": _device(),
+        "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": device(),
         "steps_per_execution": steps_per_execution,
         "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
@@ -733,7 +354,7 @@ def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFold
         "epochs": options.epochs, "batch_size": options.batch_size,
         "data_path": str(Path(options.data_path).resolve()) if options.data_path else None,
         "init_path": str(Path(options.init_path).resolve()) if options.init_path else None,
-        "distribute": options.distribute, "backend": keras.backend.backend(), "builder": builder.__version__, "keras": keras.__version__,
+        "distribute": options.distribute, "backend": keras.backend.backend(), "builder": __version__, "keras": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
     return run_training(graph, run, options, spec_path.resolve().parent, distributed)
@@ -747,9 +368,9 @@ def worker_folder(path: Path, process_id: int) -> Path:
 
 def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     """Continue an interrupted run from its last finished epoch, with the settings it started with."""
+    from builder.graph import resolve
     from builder.language.loader import load
     from builder.language.parser import parse
-    from builder.graph import resolve
 
     info = run.read_info()
     if run.summary.exists() and json.loads(run.summary.read_text()).get("status") == "completed":

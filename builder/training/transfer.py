@@ -26,9 +26,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.model.compile import layer_name
 from builder.errors import Location, SpecError, did_you_mean, show
 from builder.graph.ir import Graph, ModelGraph
+from builder.model.compile import layer_name
 
 
 @dataclass
@@ -63,8 +63,7 @@ def _source_model(path: Path, graph: Graph, location: Location, max_params: int)
     from builder.model.compile import compile_graph
 
     if path.is_dir():
-        from builder.training.run_folder import RunFolder
-        from builder.training.run_folder import run_graph
+        from builder.training.run_folder import RunFolder, run_graph
 
         run = RunFolder.open(path)
         weights = run.model if run.model.exists() else run.checkpoint

@@ -1,6 +1,6 @@
 import keras
 
-from builder.language.applications import APPLICATIONS   # the closed list of names, importable without Keras
+from builder.language.applications import APPLICATIONS  # the closed list of names, importable without Keras
 from builder.model.layers import _checks
 
 

@@ -9,13 +9,19 @@ one module per backend, imported only when Keras runs on that backend:
                     multi-process `initialize` (gloo on CPU), ModelParallel from spec node ids
     torch.py        NumPy batches on one device
 
-Each adapter module has the same five functions:
+Each adapter module has the same functions (`ADAPTER_FUNCTIONS`; a test checks every adapter):
 
     device() -> str                    "cpu", or the accelerator's name
+    reopened(model) -> model           a model from `load_model`, ready for this backend's step
     set_seed(seed)                     Python, NumPy, Keras and the backend's generators
-    distribute(mode, cluster, model_parallel) -> Distributed
+    distribute(mode, cluster, model_parallel, seed) -> Distributed
     fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed) -> dict for `fit`
+    augment_training(arguments, augment) -> dict    train.augment on the training batches only
     callbacks(run) -> list             backend-only callbacks (TensorBoard)
+    gradients(model, loss_fn, variables), input_gradient(model, fn, x),
+    apply_gradients(optimizer, grads, variables)    the custom steps of the GAN kinds (kinds/stepping.py)
+
+`select.py` picks the backend before Keras is imported (--backend, $KERAS_BACKEND, keras.json).
 
 Public entry point: `adapter()` -> the module for `keras.backend.backend()`.
 """
@@ -27,6 +33,9 @@ import importlib
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
+
+ADAPTER_FUNCTIONS = ("device", "reopened", "set_seed", "distribute", "fit_arguments", "augment_training",
+                     "callbacks", "gradients", "input_gradient", "apply_gradients")
 
 
 @dataclass

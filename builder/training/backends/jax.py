@@ -19,10 +19,9 @@ import jax
 import keras
 import numpy as np
 
+from builder.model.compile import layer_name
 from builder.training.backends import Distributed, SetupError, set_seed_without_tensorflow, tensorflow_hidden
 from builder.training.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
-from builder.model.compile import layer_name
-
 
 # `train.steps_per_execution: auto` for plain fit steps (as on TensorFlow: fewer dispatches from Python per batch)
 STEPS_PER_EXECUTION = 8

@@ -27,6 +27,8 @@ import re
 import sys
 import tempfile
 
+from builder.errors import CommandError
+
 _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IW]\d{4} [\d:. ]+\s+\d+ \S+:\d+\]"
@@ -65,7 +67,8 @@ def quiet_stderr():
 BACKENDS = ("tensorflow", "jax", "torch")
 INSTALL = {"tensorflow": "pip install tensorflow", "jax": "pip install jax  (or: pip install 'builder[jax]')",
            "torch": "pip install torch  (or: pip install 'builder[torch]')"}
-# what `train.distribute` can be on each backend, and what runs it
+# what `train.distribute` can be (the spec's TrainSpec.distribute; a test keeps them equal), and on each backend
+DISTRIBUTE_MODES = ("one_device", "mirrored", "multi_worker", "model_parallel")
 DISTRIBUTE = {
     "tensorflow": ("one_device", "mirrored"),                                   # tf.distribute.MirroredStrategy
     "jax": ("one_device", "mirrored", "multi_worker", "model_parallel"),       # keras.distribution
@@ -73,7 +76,7 @@ DISTRIBUTE = {
 }
 
 
-class BackendError(Exception):
+class BackendError(CommandError):
     """A backend that cannot run: unknown, not installed, or not the one Keras already runs on.
 
     Its message is one line that names the fix; the command line prints it as `Error: ...`.

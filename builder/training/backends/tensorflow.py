@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from builder.training.backends import Distributed, SetupError
 
-
 # `train.steps_per_execution: auto` for plain fit steps (measured on LeNet/ResNet/transformer on 2 CPU cores, bench/RESULTS.md)
 STEPS_PER_EXECUTION = 8
 

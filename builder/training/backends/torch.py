@@ -7,7 +7,6 @@ import torch
 from builder.training.backends import Distributed, SetupError, set_seed_without_tensorflow
 from builder.training.backends.batches import ArrayBatches, augment_training  # noqa: F401  (the adapter's)
 
-
 # `train.steps_per_execution: auto` for plain fit steps (Keras' PyTorch trainer runs one batch per call)
 STEPS_PER_EXECUTION = 1
 

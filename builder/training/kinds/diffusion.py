@@ -24,8 +24,18 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError
-from builder.training.kinds.base import KindMismatch, Plan, Request, Samples, check_options, evaluation, sampler, scored_as_trained, training_kind
 from builder.language.spec import DiffusionSpec
+from builder.training.kinds.base import (
+    KindMismatch,
+    Plan,
+    Request,
+    Samples,
+    check_options,
+    evaluation,
+    sampler,
+    scored_as_trained,
+    training_kind,
+)
 
 
 def noise_schedule(spec: DiffusionSpec | None) -> np.ndarray:

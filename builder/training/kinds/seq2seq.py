@@ -17,7 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from builder.errors import Location, SpecError
-from builder.training.kinds.base import KindMismatch, Plan, Request, Samples, check_options, evaluation, sampler, scored_as_trained, training_kind
+from builder.training.kinds.base import (
+    KindMismatch,
+    Plan,
+    Request,
+    Samples,
+    check_options,
+    evaluation,
+    sampler,
+    scored_as_trained,
+    training_kind,
+)
 
 
 @training_kind("seq2seq")

@@ -36,8 +36,8 @@ import math
 
 import keras
 
-from builder.training import backends
 from builder.errors import Location, SpecError, did_you_mean, show
+from builder.training import backends
 
 # --- which spec model plays which role ---------------------------------------------------------------
 

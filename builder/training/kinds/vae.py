@@ -24,8 +24,8 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError, show
-from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
 from builder.training.kinds.autoencoder import _layers, validation_inputs
+from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
 from builder.training.kinds.stepping import SteppedModel, network_name, rising
 
 

@@ -1,0 +1,34 @@
+"""Field types every part of the spec language shares: ids, names, references, sizes, free text."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- shared field types ----------------------------------------------------------
+
+NodeId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64,
+                              description="A node id: a letter or _, then letters, digits or _ (at most 64).")]
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+SpecName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64,
+                                description="The spec's name: letters, digits, `_`, `.`, `-`.")]
+REF_PATTERN = r"^\$?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*(\[[0-9]{1,3}\])?$"
+RefName = Annotated[str, Field(pattern=REF_PATTERN, max_length=200,
+                               description="A node id, an input name, `block.node` for a node inside a block "
+                                           "instance, `$name` for a block's input, with `[k]` for a node's k-th "
+                                           "output.")]
+RelativeRef = Annotated[int, Field(le=-1, ge=-1000, description="-1 is the node before, -2 the one before it.")]
+Ref = Union[RelativeRef, RefName]
+Inputs = Union[Ref, Annotated[list[Ref], Field(max_length=1024)], dict[ParamName, Union[Ref, list[Ref]]]]
+Placeholder = Annotated[str, Field(pattern=r"^\$\{[^{}]{1,200}\}$",
+                                  description="`${name}` or `${expression}` over parameters (+ - * / // % and "
+                                              "int, round, min, max, abs), filled in by resolve.")]
+Size = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Dim = Union[Size, Placeholder]
+Value = Any  # block parameters: scalars or lists; checked where they land
+Description = Annotated[str, Field(max_length=2000, description="Free text, shown in diagrams and docs.")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)

@@ -1,0 +1,340 @@
+"""`train:`: optimizer, schedule, losses and metrics, the kind and its settings, phases, transfer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from builder.language.catalogue import catalogue
+from builder.language.spec.data import BuiltinData, DataSpec, _local_path
+from builder.language.spec.fields import ParamName, Strict
+from builder.language.spec.graph import LayerNode
+
+# --- training ----------------------------------------------------------------------
+
+class ScheduleSpec(Strict):
+    """A learning-rate schedule."""
+
+    type: Literal["cosine", "exponential", "piecewise", "polynomial", "inverse_time"]
+    initial_learning_rate: float | None = Field(None, gt=0)
+    decay_steps: int | None = Field(None, ge=1)
+    decay_rate: float | None = Field(None, gt=0)
+    alpha: float | None = Field(None, ge=0, le=1)
+    boundaries: list[int] | None = None
+    values: list[float] | None = None
+    warmup_steps: int = Field(0, ge=0)
+    end_learning_rate: float | None = Field(None, ge=0)
+
+
+def _optimizer_names() -> tuple:
+    return tuple(sorted(catalogue().optimizers))
+
+
+class OptimizerSpec(BaseModel):
+    """A Keras optimizer by name; other keys are its constructor arguments (checked against Keras)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
+    type: Literal[_optimizer_names()] = Field("adam", description="A Keras optimizer, lower case.")  # type: ignore[valid-type]
+    learning_rate: float | ScheduleSpec | None = Field(None, description="A number > 0 or a schedule.")
+
+    @model_validator(mode="after")
+    def _positive_rate(self):
+        if isinstance(self.learning_rate, float) and not self.learning_rate > 0:
+            raise ValueError(f"expected a number > 0. Received: learning_rate={self.learning_rate}")
+        return self
+
+    @property
+    def args(self) -> dict:
+        return dict(self.__pydantic_extra__ or {})
+
+
+LossName = Literal[tuple(catalogue().names["losses"])]  # type: ignore[valid-type]
+MetricName = Literal[tuple(catalogue().names["metrics"])]  # type: ignore[valid-type]
+TrainingKind = Literal["supervised", "autoencoder", "vae", "gan", "cgan", "wgan-gp", "seq2seq",
+                       "language-model", "diffusion"]
+
+
+MetricKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100,
+                                 description="A metric as Keras logs it: loss, val_loss, val_accuracy, ...")]
+
+
+class EarlyStoppingSpec(Strict):
+    """Stop when the monitored metric stops improving (`keras.callbacks.EarlyStopping`)."""
+
+    monitor: MetricKey = "val_loss"
+    patience: int = Field(5, ge=0, le=100_000)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+
+
+class ReduceLROnPlateauSpec(Strict):
+    """Lower the learning rate when the monitored metric stalls (`keras.callbacks.ReduceLROnPlateau`)."""
+
+    monitor: MetricKey = "val_loss"
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(3, ge=0, le=100_000)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class DiffusionSpec(Strict):
+    """The noise schedule of a denoising diffusion model (DDPM, Ho et al. 2020), for `kind: diffusion`."""
+
+    steps: int = Field(200, ge=2, le=10_000, description="Diffusion steps T (also the sampler's steps).")
+    schedule: Literal["linear", "cosine"] = Field(
+        "linear", description="linear: betas evenly from beta_start to beta_end (Ho et al.); cosine: "
+                              "Nichol & Dhariwal 2021 (ignores beta_start/beta_end).")
+    beta_start: float | None = Field(None, gt=0, lt=1, description="Default: 1e-4 x 1000 / steps.")
+    beta_end: float | None = Field(None, gt=0, lt=1, description="Default: 0.02 x 1000 / steps (at most 0.999).")
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        if self.beta_start is not None and self.beta_end is not None and self.beta_start > self.beta_end:
+            raise ValueError(f"expected beta_start <= beta_end. Received: beta_start={self.beta_start}, "
+                             f"beta_end={self.beta_end}")
+        return self
+
+
+ADVERSARIAL_KINDS = ("gan", "cgan", "wgan-gp")
+AUTOENCODING_KINDS = ("autoencoder", "vae")
+
+
+class RolesSpec(Strict):
+    """Which model of the spec plays which part in training; a role left out is the model of its name."""
+
+    generator: ParamName | None = Field(None, description="gan, cgan, wgan-gp: noise (and a label, for cgan) -> "
+                                        "a sample. Default: the model named `generator`.")
+    discriminator: ParamName | None = Field(None, description="gan, cgan: a sample (and its label) -> the "
+                                            "probability it is real. Default: the model named `discriminator`, "
+                                            "else `critic`.")
+    critic: ParamName | None = Field(None, description="wgan-gp: a sample -> a score (the discriminator of a "
+                                     "Wasserstein GAN; give this or `discriminator`). Default: the model named "
+                                     "`critic`, else `discriminator`.")
+    encoder: ParamName | None = Field(None, description="autoencoder, vae: a sample -> its code (for a VAE: "
+                                      "z_mean, z_log_var, z). Default: the model named `encoder`.")
+    decoder: ParamName | None = Field(None, description="autoencoder, vae: a code -> a sample; `builder "
+                                      "generate` decodes codes with it. Default: the model named `decoder`.")
+
+    @model_validator(mode="after")
+    def _one_adversary(self):
+        if self.discriminator is not None and self.critic is not None:
+            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+        return self
+
+
+OptimizerName = Literal[_optimizer_names()]  # type: ignore[valid-type]
+
+
+class NetworkOptimizersSpec(Strict):
+    """One optimizer per network (gan, cgan, wgan-gp); a network not named here uses `train.optimizer`."""
+
+    generator: OptimizerSpec | OptimizerName | None = Field(None, description="The generator's optimizer.")
+    discriminator: OptimizerSpec | OptimizerName | None = Field(None, description="The discriminator's "
+                                                                "(or critic's) optimizer.")
+    critic: OptimizerSpec | OptimizerName | None = Field(None, description="The critic's optimizer (wgan-gp; "
+                                                         "the same as `discriminator`).")
+
+    @model_validator(mode="after")
+    def _one_adversary(self):
+        if self.discriminator is not None and self.critic is not None:
+            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+        return self
+
+
+class GanSpec(Strict):
+    """Settings of the adversarial kinds (gan, cgan, wgan-gp). The latent size is the generator's input size."""
+
+    critic_steps: int | None = Field(None, ge=1, le=100, description="Discriminator (critic) updates per "
+                                     "generator update, each on the same real batch and fresh noise. Default: "
+                                     "5 for wgan-gp, 1 for gan and cgan.")
+    gradient_penalty: float | None = Field(None, ge=0, le=1e6, description="wgan-gp: the weight (lambda) of the "
+                                           "gradient penalty, which pushes the critic's gradient norm to 1 on "
+                                           "points between real and generated samples. Default: 10.")
+    label_smoothing: float | None = Field(None, ge=0, lt=0.5, description="gan, cgan: one-sided label "
+                                          "smoothing; the discriminator's target for real samples is 1 minus "
+                                          "this. Default: 0.")
+
+
+ShardTarget = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
+                                   description="A node id, a block instance (`stage2`, `stage2_1`) or a node "
+                                               "inside one (`stage2_1.conv_a`).")]
+
+
+class ModelParallelSpec(Strict):
+    """How `distribute: model_parallel` splits a model over devices (JAX: keras.distribution.ModelParallel)."""
+
+    mesh: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        min_length=2, max_length=2, description="[data, model]: devices along the batch and along the model; "
+                                                "data x model must be the number of devices.")
+    shard: list[ShardTarget] = Field(min_length=1, max_length=10_000, description="Nodes whose weights are "
+                                     "split over the mesh's model axis (the last axis of each weight, where it "
+                                     "divides evenly); every other weight is replicated.")
+
+
+# train.augment types that mix labels as well as images (builder's own, in builder.training.augment), and the
+# losses a run that mixes labels may name: both train on the one-hot targets as categorical cross-entropy
+LABEL_MIXERS = ("MixUp", "CutMix")
+CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+
+
+class TrainSpec(Strict):
+    """How to train: data, optimizer, loss, metrics, epochs, batch size, and how to run it."""
+
+    kind: TrainingKind = Field("supervised", description="How the spec's models train together.")
+    model: ParamName | None = Field(None, description="Which model trains (specs with several models).")
+    roles: RolesSpec | None = Field(None, description="Which model is the generator, discriminator (critic), "
+                                    "encoder or decoder, for the kinds that train several networks (gan, cgan, "
+                                    "wgan-gp) or sample from one (autoencoder, vae). Default: the model of each "
+                                    "role's name.")
+    optimizers: NetworkOptimizersSpec | None = Field(None, description="gan, cgan, wgan-gp: one optimizer per "
+                                                     "network (learning rate, betas); a network not named here "
+                                                     "gets its own copy of `optimizer`.")
+    gan: GanSpec | None = Field(None, description="gan, cgan, wgan-gp: critic steps per generator step, "
+                                "gradient penalty, label smoothing.")
+    data: DataSpec = Field(default_factory=lambda: BuiltinData(source="builtin", name="digits"))
+    optimizer: OptimizerSpec | Literal[_optimizer_names()] = "adam"  # type: ignore[valid-type]
+    loss: LossName | dict[ParamName, LossName] | None = None
+    metrics: list[MetricName] | dict[ParamName, list[MetricName]] = Field(default_factory=list)
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seeds shuffling, initialisation and "
+                             "dropout; with it a CPU run repeats exactly.")
+    early_stopping: EarlyStoppingSpec | None = None
+    reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = None
+    mixed_precision: Literal["off", "float16", "bfloat16"] = Field(
+        "off", description="Compute in float16/bfloat16 with float32 weights (GPUs with tensor cores).")
+    jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation; auto lets Keras decide.")
+    steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
+        "auto", description="Batches per compiled call. auto: 8 where it was measured to pay off (kind: "
+                            "supervised on TensorFlow and JAX; bench/RESULTS.md), else 1 (PyTorch allows only 1).")
+    distribute: Literal["one_device", "mirrored", "multi_worker", "model_parallel"] = Field(
+        "one_device", description="mirrored: every local GPU (TensorFlow: tf.distribute.MirroredStrategy; JAX: "
+                                  "keras.distribution.DataParallel); multi_worker: several processes or machines "
+                                  "(JAX); model_parallel: weights split over devices as `model_parallel` says (JAX).")
+    model_parallel: ModelParallelSpec | None = Field(None, description="distribute: model_parallel only: the "
+                                                     "device mesh and the nodes whose weights are split.")
+
+    diffusion: DiffusionSpec | None = Field(None, description="kind: diffusion only: the noise schedule "
+                                            "(default: 200 linear steps).")
+
+    init: InitSpec | None = Field(None, description="Initial weights from a run folder or a .keras/.weights.h5 "
+                                  "file (transfer learning); `--init PATH` on `builder train` overrides `from`.")
+    freeze: FreezeSpec | None = Field(None, description="Freeze a node and everything before it for the whole "
+                                      "run (with `phases`: the phases that give no `freeze` of their own "
+                                      "are not frozen).")
+    phases: list[PhaseSpec] | None = Field(
+        None, min_length=1, max_length=100,
+        description="Train in phases, one after another in the same run (the model recompiled between them, "
+                    "history.csv with a `phase` column); replaces `epochs`. E.g. a frozen phase, then an "
+                    "unfrozen one at a lower learning rate.")
+    augment: list[LayerNode] | None = Field(
+        None, max_length=100,
+        description="Keras preprocessing layers (RandomFlip, RandomRotation, RandomZoom, ...) applied, in order, "
+                    "to the training inputs only, in the data pipeline; validation data and the saved model "
+                    "are not augmented. MixUp and CutMix mix the labels too: for classifiers, which then train "
+                    "on one-hot labels.")
+
+    @model_validator(mode="after")
+    def _phases_or_freeze(self):
+        if self.phases is not None and self.freeze is not None:
+            raise ValueError("give `freeze` inside each phase of `phases`, not beside them")
+        if self.phases is not None and "epochs" in self.model_fields_set:
+            raise ValueError(f"with `phases`, each phase gives its own epochs. Received: epochs={self.epochs} "
+                             "beside phases")
+        return self
+
+    @model_validator(mode="after")
+    def _model_parallel_has_its_mesh(self):
+        if self.distribute == "model_parallel" and self.model_parallel is None:
+            raise ValueError("distribute: model_parallel needs `model_parallel: {mesh: [data, model], shard: "
+                             "[node ids]}` under train")
+        return self
+
+    @model_validator(mode="after")
+    def _diffusion_for_its_kind(self):
+        if self.diffusion is not None and self.kind != "diffusion":
+            raise ValueError(f"`diffusion` sets the noise schedule of kind: diffusion; this spec trains "
+                             f"kind: {self.kind}")
+        return self
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_of_the_kind(cls, roles, info):
+        kind = info.data.get("kind")
+        if roles is None or kind not in ADVERSARIAL_KINDS + AUTOENCODING_KINDS:
+            return roles   # other kinds define their own roles
+        used = ("generator", "discriminator", "critic") if kind in ADVERSARIAL_KINDS else ("encoder", "decoder")
+        extra = [name for name in RolesSpec.model_fields if getattr(roles, name) is not None and name not in used]
+        if extra:
+            raise ValueError(f"kind {kind} has no role {extra[0]!r}; its roles are: {', '.join(used)}")
+        return roles
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers_of_adversarial_kinds(cls, optimizers, info):
+        kind = info.data.get("kind")
+        if optimizers is not None and kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"`optimizers` (one per network) applies to kinds gan, cgan and wgan-gp, not {kind}; "
+                             "use `optimizer`")
+        return optimizers
+
+    @field_validator("gan")
+    @classmethod
+    def _gan_settings_of_adversarial_kinds(cls, gan, info):
+        kind = info.data.get("kind")
+        if gan is None:
+            return gan
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"`gan` settings apply to kinds gan, cgan and wgan-gp, not {kind}")
+        if gan.gradient_penalty is not None and kind != "wgan-gp":
+            raise ValueError(f"gradient_penalty applies to kind wgan-gp, not {kind}")
+        if gan.label_smoothing is not None and kind == "wgan-gp":
+            raise ValueError("label_smoothing applies to kinds gan and cgan (a critic has no labels)")
+        return gan
+
+
+InitSource = Annotated[str, Field(min_length=1, max_length=4096,
+                                  description="A run folder (its model.keras, else its last checkpoint), a "
+                                              "`.keras` file, or a `.weights.h5` file saved from a model of this "
+                                              "same spec; relative to the spec's folder (no URLs)."),
+                       AfterValidator(_local_path)]
+
+
+QualifiedId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
+                                   description="A node id; inside a block instance, `instance.node`.")]
+
+
+class InitSpec(Strict):
+    """Start from the weights of earlier work: nodes whose ids match (or that `map` pairs) get their weights."""
+
+    from_: InitSource = Field(alias="from")
+    map: dict[QualifiedId, QualifiedId | None] = Field(
+        default_factory=dict, max_length=100_000,
+        description="new node id -> the id of the node in the source whose weights it takes; null keeps the "
+                    "node's fresh weights (e.g. a new classifier head of the same shape). Nodes not named here "
+                    "take the weights of the source node of the same id.")
+
+
+class FreezeSpec(Strict):
+    """Which part of the model does not train."""
+
+    until: ShardTarget = Field(description="A node id or a block instance: it and every node it reads from, "
+                                           "directly or not, are frozen (their weights do not train; "
+                                           "BatchNormalization runs in inference mode).")
+
+
+class PhaseSpec(Strict):
+    """One phase of a multi-phase run: its epochs, what is frozen, and its learning rate."""
+
+    epochs: int = Field(ge=1, le=100_000, description="Epochs of this phase.")
+    freeze: FreezeSpec | None = Field(None, description="Frozen in this phase; default: nothing (beyond nodes "
+                                      "with `trainable: false`).")
+    learning_rate: float | ScheduleSpec | None = Field(
+        None, description="This phase's learning rate (a number > 0 or a schedule); default: the optimizer's.")
+
+    @model_validator(mode="after")
+    def _positive_rate(self):
+        if isinstance(self.learning_rate, float) and not self.learning_rate > 0:
+            raise ValueError(f"expected a number > 0. Received: learning_rate={self.learning_rate}")
+        return self
