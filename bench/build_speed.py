@@ -24,13 +24,10 @@ from machine import machine_line  # noqa: E402
 
 
 def builder_model(spec: str, overrides: dict):
-    from builder.graph import resolve
-    from builder.language.loader import load
-    from builder.language.parser import parse
+    from builder.graph import load_graph
     from builder.model.compile import compile_graph
 
-    document = load(ROOT / "specs" / spec)
-    graph = resolve(parse(document), document, overrides)
+    graph = load_graph(ROOT / "specs" / spec, overrides)
     return compile_graph(graph)[graph.main]
 
 

@@ -154,13 +154,10 @@ def hand_pipeline(x, y, batch: int, training: bool):
 
 def builder_rate(spec_path: Path, folder: Path) -> float:
     """`builder train` on a spec, as the CLI runs it; its samples/s from summary.json."""
-    from builder.graph import resolve
-    from builder.language.loader import load
-    from builder.language.parser import parse
+    from builder.graph import load_graph
     from builder.training.run import TrainOptions, train
 
-    document = load(spec_path)
-    graph = resolve(parse(document), document)
+    graph = load_graph(spec_path)
     run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False))
     return json.loads(run.summary.read_text())["samples_per_second"]
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from spec_helpers import TESTS
 
 BACKENDS = ("tensorflow", "jax", "torch")
-EVERY_BACKEND = {"test_layers.py", "test_train.py"}   # modules that also run on jax and torch
+EVERY_BACKEND = {"model/test_layers.py", "training/test_run.py"}   # also run on jax and torch
 
 
 def pytest_addoption(parser):
@@ -61,7 +62,8 @@ def pytest_collection_modifyitems(config, items):
         return
     keep, drop = [], []
     for item in items:
-        sensitive = item.path.name in EVERY_BACKEND and item.get_closest_marker("tensorflow_only") is None
+        where = item.path.relative_to(TESTS).as_posix()
+        sensitive = where in EVERY_BACKEND and item.get_closest_marker("tensorflow_only") is None
         (keep if sensitive else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

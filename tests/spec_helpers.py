@@ -5,10 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from builder.graph import resolve
+from builder.graph import load_graph
 from builder.graph.ir import Graph
-from builder.language.loader import load
-from builder.language.parser import parse
+
+TESTS = Path(__file__).resolve().parent          # tests/: good_specs/, bad_specs/
+ROOT = TESTS.parent                               # the checkout
+SPECS = ROOT / "specs"                            # the spec library
 
 
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -39,8 +41,7 @@ train:
 
 def graph_of(folder: Path, text: str, overrides: dict | None = None) -> Graph:
     """load -> parse -> resolve on `text`."""
-    document = load(write_spec(folder, text))
-    return resolve(parse(document), document, overrides)
+    return load_graph(write_spec(folder, text), overrides)
 
 
 def build(folder: Path, text: str, overrides: dict | None = None):
@@ -49,3 +50,39 @@ def build(folder: Path, text: str, overrides: dict | None = None):
 
     graph = graph_of(folder, text, overrides)
     return graph, compile_graph(graph)
+
+
+# --- a tiny search: seconds per trial ------------------------------------------------------------------
+
+TINY_SEARCH = """\
+name: tiny
+params: {width: 8}
+inputs: {x: {shape: [4]}}
+layers:
+  - {id: hidden, type: Dense, units: "${width}", activation: relu}
+  - {id: out, type: Dense, units: 3, activation: softmax}
+train:
+  data: {source: builtin, name: iris}
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+  epochs: 2
+  batch_size: 16
+  seed: 0
+search:
+SEARCH
+"""
+
+SEARCH_SPACE = """\
+  space:
+    params.width: {type: int, low: 4, high: 16, step: 4}
+    train.optimizer.learning_rate: {type: float, low: 1.0e-3, high: 3.0e-2, log: true}
+    layers.hidden.activation: {type: choice, values: [relu, tanh]}
+"""
+
+
+def write_search_spec(tmp_path: Path, search: str = SEARCH_SPACE, name: str = "tiny.yaml") -> Path:
+    """A 3-layer MLP on iris, 2 epochs per trial, with `search` as its search section."""
+    path = tmp_path / name
+    path.write_text(TINY_SEARCH.replace("SEARCH\n", search))
+    return path

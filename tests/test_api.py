@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from spec_helpers import ROOT
 
 import builder
 from builder import SpecError
 
-ROOT = Path(__file__).resolve().parent.parent
 LENET = str(ROOT / "specs" / "lenet.yaml")
 
 

@@ -15,7 +15,7 @@ from typing import get_args
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent   # the checkout (this file sits in tests/)
 PACKAGE = ROOT / "builder"
 
 # The stages in the order data flows through them; a module may import its own stage and the ones before.

@@ -33,10 +33,11 @@ def resolve(spec: Spec, document: Document, overrides: dict[str, Any] | None = N
     return graph
 
 
-def load_graph(path: str | Path, overrides: dict[str, Any] | None = None) -> Graph:
-    """load -> parse -> resolve one spec file into a `Graph` that remembers its `--set` overrides."""
+def load_graph(source: str | Path | Document, overrides: dict[str, Any] | None = None) -> Graph:
+    """load -> parse -> resolve one spec (a file, or a `Document` from `load_text`) into a `Graph` that
+    remembers its `--set` overrides."""
     overrides = dict(overrides or {})
-    document = load(path)
+    document = source if isinstance(source, Document) else load(source)
     graph = resolve(parse(document), document, overrides)
     graph.overrides = overrides
     return graph

@@ -368,16 +368,13 @@ def worker_folder(path: Path, process_id: int) -> Path:
 
 def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     """Continue an interrupted run from its last finished epoch, with the settings it started with."""
-    from builder.graph import resolve
-    from builder.language.loader import load
-    from builder.language.parser import parse
+    from builder.training.run_folder import run_graph
 
     info = run.read_info()
     if run.summary.exists() and json.loads(run.summary.read_text()).get("status") == "completed":
         raise SpecError.single(Location(str(run.path)), "this run already completed; there is nothing to resume",
                                "start a new run, or evaluate this one with `builder evaluate`")
-    document = load(run.spec)
-    graph = resolve(parse(document), document, info.get("overrides") or {})
+    graph = run_graph(run)
     options.overrides = info.get("overrides") or {}
     options.epochs = options.epochs or info.get("epochs")
     options.batch_size = options.batch_size or info.get("batch_size")

@@ -12,27 +12,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from spec_helpers import ROOT, TESTS
 
 from builder.cli import main
 from builder.errors import SpecError
-from builder.graph import expand, expressions, resolve
+from builder.graph import expand, expressions, load_graph
 from builder.graph.expressions import evaluate
 from builder.graph.ir import Graph, Ref
 from builder.language.loader import load, load_text
-from builder.language.parser import parse
 
-ROOT = Path(__file__).resolve().parent.parent
-GOOD_SPECS = Path(__file__).parent / "good_specs"
+GOOD_SPECS = TESTS / "good_specs"
 
 
 def graph_of(text: str, **overrides) -> Graph:
-    document = load_text(text, "spec.yaml")
-    return resolve(parse(document), document, overrides)
+    return load_graph(load_text(text, "spec.yaml"), overrides)
 
 
 def nodes_of(text: str, **overrides) -> dict:
@@ -347,8 +344,7 @@ def test_every_good_spec_is_listed_here():
 
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_good_spec_resolves_cleanly_with_the_expected_nodes(name):
-    document = load(GOOD_SPECS / name)
-    graph = resolve(parse(document), document)
+    graph = load_graph(GOOD_SPECS / name)
     assert graph.warnings == []
     assert {m: list(g.nodes) for m, g in graph.models.items()} == GOOD[name]
 

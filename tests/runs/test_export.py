@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 keras = pytest.importorskip("keras")
 
-from spec_helpers import graph_of  # noqa: E402
+from spec_helpers import SPECS, graph_of  # noqa: E402
 
 from builder.cli import main  # noqa: E402
 from builder.runs import export as exporting  # noqa: E402
@@ -25,7 +25,6 @@ pytestmark = [pytest.mark.tensorflow_only,
               pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")]
 
 TOLERANCE = 1e-4
-SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 DIGITS_CNN = """
 name: digits-cnn

@@ -22,19 +22,18 @@ from __future__ import annotations
 import copy
 import os
 import re
-from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_helpers import TESTS
 
 from builder.errors import SpecError
-from builder.graph import resolve
+from builder.graph import load_graph
 from builder.language.loader import load_text
-from builder.language.parser import parse
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a new line
-GOOD = sorted((Path(__file__).parent / "good_specs").glob("*.yaml"))
+GOOD = sorted((TESTS / "good_specs").glob("*.yaml"))
 # A long exploratory run, off the test suite: BUILDER_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz.py
 EXPLORE = int(os.environ.get("BUILDER_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=EXPLORE or 200, deadline=None, derandomize=not EXPLORE, database=None,
@@ -45,8 +44,7 @@ FUZZ = settings(max_examples=EXPLORE or 200, deadline=None, derandomize=not EXPL
 def run_pipeline(text: str | bytes) -> None:
     """load -> parse -> resolve; only a located SpecError may come out."""
     try:
-        document = load_text(text, "fuzz.yaml")
-        resolve(parse(document), document)
+        load_graph(load_text(text, "fuzz.yaml"))
     except SpecError as error:
         assert error.problems, "a SpecError must say what is wrong"
         lines = len(LINE_BREAK.split(text if isinstance(text, str) else text.decode("utf-8", "replace")))
@@ -236,5 +234,4 @@ def test_the_good_specs_pass_the_harness_unchanged():
     """The seeds of the mutation harnesses are valid: mutations start from working specs."""
     assert len(GOOD) >= 7
     for path in GOOD:
-        document = load_text(path.read_bytes(), path.name)
-        assert resolve(parse(document), document).node_count() > 0
+        assert load_graph(load_text(path.read_bytes(), path.name)).node_count() > 0

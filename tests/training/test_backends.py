@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from spec_helpers import iris_mlp, write_spec
+from spec_helpers import SPECS, iris_mlp, write_spec
 
 from builder.cli import main
 from builder.training.backends import select as backend_module
@@ -400,45 +400,6 @@ def test_several_steps_per_execution_under_mirrored_is_a_located_error(tmp_path)
     assert "spec.yaml:14:" in result.stderr and "steps_per_execution 4 fails under" in result.stderr
 
 
-# --- the GPU benchmark, tiny, on this CPU ----------------------------------------------------------
-
-GPU_BENCH = Path(__file__).resolve().parent.parent / "bench" / "gpu_train.py"
-
-
-def test_gpu_bench_runs_tiny_on_cpu(tmp_path):
-    out = tmp_path / "gpu.md"
-    result = subprocess.run([sys.executable, str(GPU_BENCH), "--tiny", "--workloads", "lenet", "--out", str(out)],
-                            capture_output=True, text=True, timeout=600, env=env())
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = out.read_text()
-    assert "Device: cpu (Keras backend jax)." in text
-    rows = [line for line in text.splitlines() if line.startswith("| LeNet")]
-    assert len(rows) == 4 and all(float(row.split("|")[4].replace(",", "")) > 0 for row in rows)
-    assert {row.split("|")[2].strip() for row in rows} == {"float32", "mixed bfloat16"}
-
-
-def test_gpu_bench_compares_the_same_models(tmp_path):
-    """builder's model of each workload has exactly the parameters of the hand-written one."""
-    import importlib.util
-
-    from builder.graph import resolve
-    from builder.language.loader import load
-    from builder.language.parser import parse
-    from builder.model.compile import compile_graph
-
-    spec = importlib.util.spec_from_file_location("gpu_train", GPU_BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    from train_speed import by_hand  # bench/ is on sys.path now
-
-    for workload, _, _ in bench.WORKLOADS:
-        path = bench.spec_for(workload, tmp_path, 20, 1, 4, "float32")
-        document = load(path)
-        graph = resolve(parse(document), document)
-        ours = compile_graph(graph)[graph.main]
-        assert ours.count_params() == by_hand(workload).count_params(), workload
-
-
 def test_a_run_trained_on_tensorflow_evaluates_on_pytorch(tmp_path):
     # TensorFlow runs several batches per compiled call (steps_per_execution: auto); Keras' PyTorch
     # trainer allows one, so a reopened model is made ready for the backend it is reopened on
@@ -455,7 +416,7 @@ def test_a_run_trained_on_tensorflow_evaluates_on_pytorch(tmp_path):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_specs_with_blocks_build_on_every_backend(backend):
     # Keras names weights after their layer, torch refuses '.' in them: block scopes are written '-'
-    spec = Path(__file__).resolve().parent.parent / "specs" / "resnet50.yaml"
+    spec = SPECS / "resnet50.yaml"
     built = run_builder("build", str(spec), "--set", "size=32", "--set", "classes=10", "--no-save", "--backend", backend)
     assert built.returncode == 0, built.stderr[-3000:]
     assert "conv2.block1.shortcut" in built.stdout and "total 23,608,202 parameters" in built.stdout

@@ -22,13 +22,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("keras")
 
-from spec_helpers import graph_of  # noqa: E402
+from spec_helpers import SPECS, graph_of  # noqa: E402
 
 from builder.cli import main  # noqa: E402
 from builder.errors import Location, SpecError  # noqa: E402
 from builder.training.run_folder import RunFolder, read_history  # noqa: E402
-
-SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
 def train_text(tmp_path, text, overrides=None, **options):

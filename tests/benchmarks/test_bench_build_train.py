@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from spec_helpers import ROOT
 
 
 def test_build_benchmark_runs_and_writes_its_table(tmp_path):

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 
 pytest.importorskip("keras")
 
+from spec_helpers import SPECS as LIBRARY  # noqa: E402
 from spec_helpers import graph_of, write_spec  # noqa: E402
 
 from builder.cli import main  # noqa: E402
 from builder.errors import SpecError  # noqa: E402
 from builder.training.run_folder import read_history  # noqa: E402
 
-SPECS = Path(__file__).resolve().parent.parent / "specs" / "transfer"
+SPECS = LIBRARY / "transfer"
 
 MLP = """
 name: mlp

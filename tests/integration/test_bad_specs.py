@@ -24,14 +24,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from spec_helpers import TESTS
 
 from builder.cli import main, parse_overrides
 from builder.errors import SpecError
-from builder.graph import resolve
-from builder.language.loader import load
-from builder.language.parser import parse
+from builder.graph import load_graph
 
-BAD_SPECS = Path(__file__).parent / "bad_specs"
+BAD_SPECS = TESTS / "bad_specs"
 FILES = sorted(BAD_SPECS.glob("*.yaml"))
 
 
@@ -72,8 +71,7 @@ def test_the_corpus_is_large_and_every_case_says_what_it_expects():
 def test_pipeline_reports_exactly_the_expected_problems(path):
     expected, overrides = expectations(path)
     with pytest.raises(SpecError) as caught:
-        document = load(path)
-        resolve(parse(document), document, parse_overrides(overrides))
+        load_graph(path, parse_overrides(overrides))
     report = caught.value.format()
     unmatched = list(caught.value.problems)
     for want in expected:
@@ -115,7 +113,7 @@ def test_cli_json_lists_every_problem_of_every_file():
 
 def test_cli_keeps_going_after_a_bad_file():
     """Several files: every one is checked, the good one says ok, the exit code is 1."""
-    good = Path(__file__).parent / "good_specs" / "chain.yaml"
+    good = TESTS / "good_specs" / "chain.yaml"
     bad = BAD_SPECS / "cycle.yaml"
     result = CliRunner().invoke(main, ["validate", str(bad), str(good)])
     assert result.exit_code == 1

@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from spec_helpers import ROOT
 
-from builder.graph import resolve
+from builder.graph import load_graph
 from builder.language.loader import load_text
-from builder.language.parser import parse
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "validate_speed.py"
+BENCH = ROOT / "bench" / "validate_speed.py"
 
 # Every script that trains specs, run end to end by its --tiny flag, and its report's table header: about
 # 160 s of CPU together (mostly importing TensorFlow and tracing train steps), some 80 s on two idle cores
@@ -53,8 +53,7 @@ def results_files() -> dict:
 def test_generated_specs_are_valid_and_the_size_they_claim():
     for size in (10, 150, 600):
         text, nodes = bench_module().generate(size)
-        document = load_text(text, f"bench_{size}.yaml")
-        graph = resolve(parse(document), document)
+        graph = load_graph(load_text(text, f"bench_{size}.yaml"))
         assert graph.node_count() == nodes and size <= nodes < size + 10
         assert graph.warnings == []
     model = graph.models["bench_600"]
@@ -81,7 +80,7 @@ def test_validate_speed_runs_at_a_tiny_size(tmp_path):
 
 def test_cli_speed_runs_at_a_tiny_size(tmp_path):
     out = tmp_path / "cli.md"
-    script = Path(__file__).resolve().parent.parent / "bench" / "cli_speed.py"
+    script = ROOT / "bench" / "cli_speed.py"
     result = subprocess.run([sys.executable, str(script), "--sizes", "10,20", "--repeats", "1", "--output", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -9,17 +9,16 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from spec_helpers import graph_of, write_spec
+from spec_helpers import TESTS, graph_of, write_spec
 
 from builder.cli import load_graph, main
 from builder.graph import render as drawing
 from builder.graph.render import RenderError, render, write
 
-GOOD_SPECS = sorted((Path(__file__).parent / "good_specs").glob("*.yaml"))
+GOOD_SPECS = sorted((TESTS / "good_specs").glob("*.yaml"))
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
 
 LENET = """

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from spec_helpers import ROOT
 
 from builder import resources
 from builder.language import schema
 from builder.language.catalogue import catalogue
 from builder.model.catalogue_gen import CATALOGUE_PATH
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_committed_schema_matches_the_pydantic_models():

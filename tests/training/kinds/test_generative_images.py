@@ -21,13 +21,12 @@ import pytest
 
 pytest.importorskip("keras")
 
-from spec_helpers import graph_of, write_spec
+from spec_helpers import SPECS, graph_of, write_spec
 
 from builder.cli import load_graph
 from builder.errors import SpecError
 from builder.training.run_folder import RunFolder, read_history
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
 BUILDER = Path(sys.executable).parent / "builder"
 
 SMALL_GAN = {"latent": 8, "filters": 8}

@@ -5,15 +5,14 @@ random inputs gives the expected shapes. (The CNN reference specs have their own
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_helpers import SPECS
 
 from builder.cli import load_graph
 from builder.errors import SpecError
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
 ALL = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
 L = 5  # the length given to variable-length (null) input axes

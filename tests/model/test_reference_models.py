@@ -12,19 +12,16 @@ The reference tests build two full-size models each (a few seconds apiece on CPU
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from builder.graph import resolve  # noqa: E402
-from builder.language.loader import load  # noqa: E402
-from builder.language.parser import parse  # noqa: E402
-from builder.model.compile import compile_graph  # noqa: E402
+from spec_helpers import SPECS
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
+from builder.graph import load_graph  # noqa: E402
+from builder.model.compile import compile_graph  # noqa: E402
 
 # spec, overrides, keras.applications function, total parameters, weight tensors (keras 3.15)
 REFERENCES = [
@@ -54,8 +51,7 @@ SMALL = {
 
 
 def graph_of(name: str, overrides: dict | None = None):
-    document = load(SPECS / f"{name}.yaml")
-    return resolve(parse(document), document, overrides)
+    return load_graph(SPECS / f"{name}.yaml", overrides)
 
 
 def build(name: str, overrides: dict | None = None) -> keras.Model:
@@ -91,8 +87,7 @@ def test_every_spec_validates():
     files = sorted(SPECS.glob("*.yaml"))
     assert {f.stem for f in files} >= set(SMALL)
     for path in files:
-        document = load(path)
-        graph = resolve(parse(document), document)
+        graph = load_graph(path)
         assert graph.node_count() > 0, path.name
 
 
