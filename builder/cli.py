@@ -167,13 +167,15 @@ def layers(family: str | None) -> None:
 
 def print_summary(graph, models) -> None:
     """Each node: id, type, output shape, parameters; then the totals of each model."""
+    from builder.model.inspect import shape_text
+
     for name, mgraph in graph.models.items():
         model = models[name]
         click.echo(f"model {name}")
         click.echo(f"  {'node':<34} {'type':<24} {'output shape':<24} {'params':>12}")
         for node in mgraph.nodes.values():
             shape = models.shapes[name][node.id]
-            text = ", ".join(map(_shape, shape)) if isinstance(shape, list) else _shape(shape)
+            text = ", ".join(map(shape_text, shape)) if isinstance(shape, list) else shape_text(shape)
             kind = f"model {node.type}" if node.op == "model" else node.type
             click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {models.params[name].get(node.id, 0):>12,}")
         trainable = sum(int(_size(w)) for w in model.trainable_weights)
@@ -187,10 +189,6 @@ def _size(weight) -> int:
     for d in weight.shape:
         size *= int(d)
     return size
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 @main.command()

@@ -17,7 +17,7 @@ import pytest
 from spec_helpers import TESTS
 
 BACKENDS = ("tensorflow", "jax", "torch")
-EVERY_BACKEND = {"model/test_layers.py", "training/test_run.py"}   # also run on jax and torch
+EVERY_BACKEND = {"model/test_layers.py", "training/test_run.py", "runs/test_evaluate_predict.py"}
 
 
 def pytest_addoption(parser):

@@ -1,4 +1,7 @@
-"""The closed tables that name data sources, training kinds and samplers."""
+"""The closed table every family uses (data sources, training kinds, samplers, evaluations).
+
+Which names each family holds is a contract with the spec language: tests/test_structure.py.
+"""
 
 from __future__ import annotations
 
@@ -23,14 +26,3 @@ def test_a_name_registered_twice_is_refused():
     formats.register("csv")(lambda path: path)
     with pytest.raises(ValueError, match="format 'csv' is registered twice"):
         formats.register("csv")(lambda path: path)
-
-
-def test_every_family_is_a_registry_and_the_kinds_have_their_samplers():
-    from builder.runs.generate import SAMPLERS
-    from builder.training.data import SOURCES
-    from builder.training.kinds import KINDS
-
-    assert all(isinstance(table, Registry) for table in (SOURCES, KINDS, SAMPLERS))
-    assert {"builtin", "csv", "numpy", "images", "text", "keras", "synthetic", "corpus"} <= set(SOURCES)
-    # every kind except plain supervised training can be sampled with `builder generate`
-    assert set(KINDS) - {"supervised"} == set(SAMPLERS)

@@ -1,4 +1,4 @@
-"""Stage 4b, render: a resolved `Graph` -> a Graphviz drawing of the architecture.
+"""Stage 3, render: a resolved `Graph` -> a Graphviz drawing of the architecture.
 
 Nodes are rounded boxes coloured by layer family (with a legend of the
 families present), showing id, type, the arguments that matter and, when the

@@ -26,6 +26,7 @@ import builder.model.layers as builder_layers
 from builder.errors import Problem, SpecError, show
 from builder.graph.ir import Graph, ModelGraph, Node, Ref
 from builder.language.catalogue import catalogue
+from builder.model.inspect import shape_text
 
 DEFAULT_MAX_PARAMS = 250_000_000   # VGG16 has 138 M
 MAX_ELEMENTS = 2**31 - 1           # TensorFlow indexes tensors with int32 in places
@@ -118,10 +119,6 @@ def _elements(shape) -> int:
     return math.prod(d for d in shape[1:] if d is not None) if shape else 0
 
 
-def _shape_text(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
-
-
 def _output_shapes(outputs):
     if isinstance(outputs, (list, tuple)):
         return [tuple(o.shape) for o in outputs]
@@ -155,7 +152,7 @@ class _Compiler:
         parts = []
         for ref in node.sources:
             try:
-                shape = _shape_text(tuple(self.tensor(tensors, ref, node).shape))
+                shape = shape_text(tuple(self.tensor(tensors, ref, node).shape))
             except (SpecError, AttributeError):
                 shape = "?"
             parts.append(f"{shape} from {show(str(ref))}")
@@ -202,7 +199,7 @@ class _Compiler:
             for shape in (shapes[node.id] if isinstance(shapes[node.id], list) else [shapes[node.id]]):
                 if _elements(shape) > MAX_ELEMENTS:
                     raise self.fail(node, f"node {show(node.id)} outputs {_elements(shape):,} values per sample "
-                                          f"{_shape_text(shape)}, over 2^31 - 1")
+                                          f"{shape_text(shape)}, over 2^31 - 1")
         outputs = [self.tensor(tensors, ref, mgraph.nodes[ref.node]) for ref in mgraph.outputs]
         inputs = [tensors[name] for name in mgraph.inputs]
         model = keras.Model(inputs[0] if len(inputs) == 1 else inputs,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import CommandError, Location, SpecError
+from builder.model.inspect import shape_text
 
 EXPORT_FOLDER = "export"   # default outputs go to RUN/export/
 
@@ -234,5 +235,5 @@ def export_run(run_path: str | Path, fmt: str, output: str | Path | None = None,
 
 def describe_inputs(model) -> list[str]:
     """`name dtype (None, 8, 8, 1)` per model input, for the message after exporting."""
-    return [f"{t.name} {t.dtype} ({', '.join('None' if d is None else str(d) for d in t.shape)})"
+    return [f"{t.name} {t.dtype} {shape_text(t.shape)}"
             for t in model.inputs]

@@ -1,4 +1,4 @@
-"""Stage 6, search: `builder search` runs an Optuna study over a spec's `search:` space.
+"""Stage 7, search: `builder search` runs an Optuna study over a spec's `search:` space.
 
 Modules:
 

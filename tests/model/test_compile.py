@@ -52,13 +52,16 @@ def test_dag_with_two_inputs_two_outputs_and_every_merge(tmp_path):
           - {id: dot, type: Dot, axes: 1, inputs: [a, b]}
           - {id: cat, type: Concatenate, inputs: [add, sub, mul, avg, mx, mn, dot]}
           - {id: head, type: Dense, units: 2, inputs: cat}
-        outputs: [head, dot]
+        outputs: [head, add, sub, mul, avg, mx, mn, dot, cat]
     """)
-    a = np.arange(8, dtype="float32").reshape(2, 4)
-    b = np.ones((2, 4), "float32")
-    head, dot = run(models["merges"], a, b)
+    a = np.arange(8, dtype="float32").reshape(2, 4) - 3.0
+    b = np.array([[1, -2, 0.5, 4], [-1, 2, 3, -0.5]], "float32")
+    head, add, sub, mul, avg, mx, mn, dot, cat = run(models["merges"], a, b)
     assert head.shape == (2, 2)
-    np.testing.assert_allclose(dot[:, 0], a.sum(axis=1))
+    for got, expected in ((add, a + b), (sub, a - b), (mul, a * b), (avg, (a + b) / 2), (mx, np.maximum(a, b)),
+                          (mn, np.minimum(a, b)), (dot, (a * b).sum(axis=1, keepdims=True))):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    np.testing.assert_allclose(cat, np.concatenate([add, sub, mul, avg, mx, mn, dot], axis=1))   # in input order
 
 
 def test_residual_with_projection_shortcut_and_per_repeat_stride(tmp_path):
@@ -185,9 +188,17 @@ def test_vae_sampling_adds_its_kl_loss(tmp_path):
           - {id: log_var, type: Dense, units: 2, inputs: x}
           - {id: z, type: VAESampling, inputs: [mean, log_var]}
     """)
+    import keras
+
     model = models["vae"]
-    model(np.random.rand(4, 8).astype("float32"))
-    assert len(model.losses) == 1 and float(model.losses[0]) >= 0
+    x = np.random.default_rng(0).random((4, 8)).astype("float32")
+    mean, log_var = keras.Model(model.inputs, [model.get_layer("mean").output, model.get_layer("log_var").output])(x)
+    mean, log_var = np.asarray(mean), np.asarray(log_var)
+    model(x)
+    # KL(N(mean, exp(log_var)) || N(0, I)), summed over the latent axis and averaged over the batch
+    expected = np.mean(-0.5 * np.sum(1 + log_var - mean ** 2 - np.exp(log_var), axis=-1))
+    assert len(model.losses) == 1 and expected > 0
+    np.testing.assert_allclose(float(model.losses[0]), expected, rtol=1e-5)
 
 
 def test_saved_model_reopens_with_only_import_builder(tmp_path):

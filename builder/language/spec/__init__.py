@@ -22,74 +22,18 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from builder.language.spec.data import (
-    BuiltinData,
-    ClassLabel,
-    CorpusData,
-    CsvData,
-    DataCommon,
-    DataPath,
-    DataSpec,
-    ImageFolderData,
-    KerasData,
-    NumpyData,
-    SyntheticData,
-    TextData,
-)
-from builder.language.spec.fields import (
-    REF_PATTERN,
-    Description,
-    Dim,
-    Inputs,
-    NodeId,
-    ParamName,
-    Placeholder,
-    Ref,
-    RefName,
-    RelativeRef,
-    Size,
-    SpecName,
-    Strict,
-    Value,
-)
+from builder.language.spec.data import (BuiltinData, ClassLabel, CorpusData, CsvData, DataCommon, DataPath, DataSpec,
+                                        ImageFolderData, KerasData, NumpyData, SyntheticData, TextData)
+from builder.language.spec.fields import (REF_PATTERN, Description, Dim, Inputs, NodeId, ParamName, Placeholder, Ref,
+                                          RefName, RelativeRef, Size, SpecName, Strict, Value)
 from builder.language.spec.graph import BlockNode, BlockSpec, InputSpec, LayerNode, Layers, ModelNode, ModelSpec, Node
-from builder.language.spec.search import (
-    Choice,
-    FloatRange,
-    IntRange,
-    Objective,
-    SearchDimension,
-    SearchPath,
-    SearchSpec,
-    SearchValue,
-)
-from builder.language.spec.train import (
-    ADVERSARIAL_KINDS,
-    AUTOENCODING_KINDS,
-    CLASS_LOSSES,
-    LABEL_MIXERS,
-    DiffusionSpec,
-    EarlyStoppingSpec,
-    FreezeSpec,
-    GanSpec,
-    InitSource,
-    InitSpec,
-    LossName,
-    MetricKey,
-    MetricName,
-    ModelParallelSpec,
-    NetworkOptimizersSpec,
-    OptimizerName,
-    OptimizerSpec,
-    PhaseSpec,
-    QualifiedId,
-    ReduceLROnPlateauSpec,
-    RolesSpec,
-    ScheduleSpec,
-    ShardTarget,
-    TrainingKind,
-    TrainSpec,
-)
+from builder.language.spec.search import (Choice, FloatRange, IntRange, Objective, SearchDimension, SearchPath,
+                                          SearchSpec, SearchValue)
+from builder.language.spec.train import (ADVERSARIAL_KINDS, AUTOENCODING_KINDS, CLASS_LOSSES, LABEL_MIXERS,
+                                         DiffusionSpec, EarlyStoppingSpec, FreezeSpec, GanSpec, InitSource, InitSpec,
+                                         LossName, MetricKey, MetricName, ModelParallelSpec, NetworkOptimizersSpec,
+                                         OptimizerName, OptimizerSpec, PhaseSpec, QualifiedId, ReduceLROnPlateauSpec,
+                                         RolesSpec, ScheduleSpec, ShardTarget, TrainingKind, TrainSpec)
 
 __all__ = [
     "ADVERSARIAL_KINDS", "AUTOENCODING_KINDS", "BlockNode", "BlockSpec", "BuiltinData", "CLASS_LOSSES", "Choice",

@@ -59,3 +59,17 @@ def int_pair(name, value):
             or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)):
         raise ValueError(f"expected a positive integer or a list of two. Received: {name}={value!r}")
     return tuple(pair)
+
+
+def sequence_of_vectors(input_shape):
+    """`(batch, length, channels)` with known channels, as the sequence layers take."""
+    if len(input_shape) != 3 or input_shape[-1] is None:
+        raise ValueError("expected a sequence of vectors, (batch, length, channels) with known channels. "
+                         f"Received: input_shape={tuple(input_shape)}")
+
+
+def feature_map(input_shape):
+    """`(batch, height, width, channels)` with every size known, as the windowed layers take."""
+    if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
+        raise ValueError("expected a feature map, (batch, height, width, channels) with known sizes. "
+                         f"Received: input_shape={tuple(input_shape)}")

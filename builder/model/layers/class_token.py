@@ -39,9 +39,7 @@ class ClassToken(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if len(input_shape) != 3 or input_shape[-1] is None:
-            raise ValueError("expected a sequence of vectors, (batch, length, channels) with known channels. "
-                             f"Received: input_shape={tuple(input_shape)}")
+        _checks.sequence_of_vectors(input_shape)
         self.token = self.add_weight(shape=(1, 1, input_shape[-1]), initializer=self.initializer, name="token")
 
     def call(self, inputs):

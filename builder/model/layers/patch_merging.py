@@ -38,9 +38,7 @@ class PatchMerging(keras.layers.Layer):
         self.epsilon = _checks.positive_number("epsilon", epsilon)
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
-            raise ValueError("expected a feature map, (batch, height, width, channels) with known sizes. "
-                             f"Received: input_shape={tuple(input_shape)}")
+        _checks.feature_map(input_shape)
         height, width, channels = input_shape[1:]
         if height % 2 or width % 2:
             raise ValueError(f"expected an even height and width. Received: input_shape={tuple(input_shape)}")

@@ -40,9 +40,7 @@ class PositionEmbedding(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if len(input_shape) != 3 or input_shape[-1] is None:
-            raise ValueError("expected a sequence of vectors, (batch, length, channels) with known channels. "
-                             f"Received: input_shape={tuple(input_shape)}")
+        _checks.sequence_of_vectors(input_shape)
         length = input_shape[1]
         if length is not None and length > self.sequence_length:
             raise ValueError(f"expected sequences of at most sequence_length={self.sequence_length} steps. "

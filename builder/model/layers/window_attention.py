@@ -69,9 +69,7 @@ class WindowAttention(keras.layers.Layer):
         self.use_bias = _checks.boolean("use_bias", use_bias)
 
     def build(self, input_shape):
-        if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
-            raise ValueError("expected a feature map, (batch, height, width, channels) with known sizes. "
-                             f"Received: input_shape={tuple(input_shape)}")
+        _checks.feature_map(input_shape)
         height, width, channels = input_shape[1:]
         if channels % self.num_heads:
             raise ValueError(f"expected channels divisible by num_heads={self.num_heads}. "

@@ -8,27 +8,17 @@ kind. `base.py` holds the registries and what they exchange; a new kind is one m
 to the imports below.
 """
 
-from builder.training.kinds import (
-                                         autoencoder,  # noqa: F401  (autoencoder: reconstructions beside inputs)
-                                         diffusion,  # noqa: F401  (diffusion: DDPM noise prediction; DDPM/DDIM)
-                                         gan,  # noqa: F401  (gan, cgan, wgan-gp: one step per network; samples)
-                                         language_model,  # noqa: F401  (language-model: next token; sampling)
-                                         seq2seq,  # noqa: F401  (seq2seq: teacher forcing; greedy and beam decoding)
-                                         supervised,  # noqa: F401  (supervised)
-                                         vae,  # noqa: F401  (vae: reconstruction + KL; samples from the prior)
-)
-from builder.training.kinds.base import (
-                                         EVALUATIONS,
-                                         KINDS,
-                                         SAMPLERS,
-                                         KindMismatch,
-                                         Plan,
-                                         Request,
-                                         Samples,
-                                         evaluation,
-                                         sampler,
-                                         training_kind,
-)
+from builder.training.kinds.base import (EVALUATIONS, KINDS, SAMPLERS, KindMismatch, Plan, Request, Samples,
+                                         evaluation, sampler, training_kind)
+
+# each import registers a kind (and its sampler and evaluation) under its `train.kind` name
+from builder.training.kinds import supervised  # noqa: E402,F401,I001  (supervised)
+from builder.training.kinds import autoencoder  # noqa: E402,F401  (autoencoder: reconstructions beside inputs)
+from builder.training.kinds import vae  # noqa: E402,F401  (vae: reconstruction + KL; samples from the prior)
+from builder.training.kinds import gan  # noqa: E402,F401  (gan, cgan, wgan-gp: one step per network)
+from builder.training.kinds import seq2seq  # noqa: E402,F401  (seq2seq: teacher forcing; greedy, beam decoding)
+from builder.training.kinds import language_model  # noqa: E402,F401  (language-model: next token; sampling)
+from builder.training.kinds import diffusion  # noqa: E402,F401  (diffusion: DDPM noise prediction; DDPM/DDIM)
 
 __all__ = ["EVALUATIONS", "KINDS", "SAMPLERS", "KindMismatch", "Plan", "Request", "Samples", "evaluation",
            "sampler", "training_kind"]

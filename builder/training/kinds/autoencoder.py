@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from builder.errors import Location, SpecError
+from builder.model.inspect import every_layer
 from builder.training.kinds.base import Plan, Samples, check_options, evaluation, sampler, training_kind
 
 
@@ -34,16 +35,9 @@ def _score_reconstructions(graph, model, data, held_out: bool):
     return model, x, x
 
 
-def _layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):   # a nested model (encoder, decoder)
-            yield from _layers(layer)
-
-
 def spec_noise(model) -> float:
     """The stddev of the model's first GaussianNoise layer, or 0."""
-    for layer in _layers(model):
+    for layer in every_layer(model):
         if type(layer).__name__ == "GaussianNoise":
             return float(layer.stddev)
     return 0.0

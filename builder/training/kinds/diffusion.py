@@ -25,17 +25,8 @@ from keras import ops
 
 from builder.errors import Location, SpecError
 from builder.language.spec import DiffusionSpec
-from builder.training.kinds.base import (
-    KindMismatch,
-    Plan,
-    Request,
-    Samples,
-    check_options,
-    evaluation,
-    sampler,
-    scored_as_trained,
-    training_kind,
-)
+from builder.training.kinds.base import (KindMismatch, Plan, Request, Samples, check_options, evaluation, sampler,
+                                         scored_as_trained, training_kind)
 
 
 def noise_schedule(spec: DiffusionSpec | None) -> np.ndarray:
@@ -88,14 +79,14 @@ def _roles(model) -> tuple[int, int]:
     """(index of the image input, index of the timestep input) of a denoiser."""
     if len(model.inputs) != 2:
         raise KindMismatch(f"diffusion trains a denoiser with two inputs, the noisy image and its timestep; model "
-                         f"{model.name!r} has {len(model.inputs)}")
+                           f"{model.name!r} has {len(model.inputs)}")
     ranks = [len(t.shape) - 1 for t in model.inputs]
     images = [i for i, r in enumerate(ranks) if r >= 2]
     steps = [i for i, r in enumerate(ranks) if r <= 1 and all(d in (1,) for d in model.inputs[i].shape[1:])]
     if len(images) != 1 or len(steps) != 1:
         raise KindMismatch("diffusion's denoiser needs an image input (e.g. shape [8, 8, 1]) and a timestep input "
-                         "of shape [] or [1]; this model's inputs have shapes "
-                         f"{[list(t.shape[1:]) for t in model.inputs]}")
+                           "of shape [] or [1]; this model's inputs have shapes "
+                           f"{[list(t.shape[1:]) for t in model.inputs]}")
     return images[0], steps[0]
 
 
@@ -117,13 +108,13 @@ def diffusion(graph, models, data) -> Plan:
     check_data_shapes(graph, denoiser, dummy)
     if tuple(denoiser.outputs[0].shape[1:]) != tuple(x.shape[1:]):
         raise KindMismatch(f"the denoiser predicts the noise, so its output must have the image's shape "
-                         f"{list(x.shape[1:])}; it gives {list(denoiser.outputs[0].shape[1:])}")
+                           f"{list(x.shape[1:])}; it gives {list(denoiser.outputs[0].shape[1:])}")
     train = graph.spec.train
     betas = noise_schedule(train.diffusion)
     abar = np.cumprod(1 - betas)
     if math.sqrt(abar[-1]) > 0.1:
         raise KindMismatch(f"the noise schedule keeps {math.sqrt(abar[-1]):.0%} of the image at the last step, so "
-                         f"sampling from pure noise cannot work; raise diffusion.beta_end or steps")
+                           f"sampling from pure noise cannot work; raise diffusion.beta_end or steps")
     low, high = float(x.min()), float(x.max())
     span = (high - low) or 1.0
     data.transform["diffusion"] = {"low": low, "high": high}   # kept in data.json for `generate`

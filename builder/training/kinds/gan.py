@@ -34,26 +34,15 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError, show
+from builder.model.inspect import every_layer
 from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
-from builder.training.kinds.stepping import (
-    SteppedModel,
-    network_name,
-    output_location,
-    rising,
-)
+from builder.training.kinds.stepping import SteppedModel, network_name, output_location, rising
 
 GAN_LOSSES = ("binary_crossentropy", "mean_squared_error")
 
 
 def integer(tensor) -> bool:
     return "int" in str(tensor.dtype)
-
-
-def all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):   # a nested model
-            yield from all_layers(layer)
 
 
 def ends_in_sigmoid(model) -> bool:
@@ -83,7 +72,7 @@ class AdversarialModel(SteppedModel):
         self.discriminator_labels = [integer(t) for t in discriminator.inputs]
         self.probabilities = ends_in_sigmoid(discriminator)
         self.batch_statistics = any(isinstance(layer, keras.layers.BatchNormalization)
-                                    for layer in all_layers(discriminator))
+                                    for layer in every_layer(discriminator))
 
     def settings(self):
         return {"mode": self.mode, "loss": self.loss_name, "critic_steps": self.critic_steps,

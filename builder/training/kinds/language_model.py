@@ -16,29 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from builder.errors import Location, SpecError
-from builder.training.kinds.base import (
-    KindMismatch,
-    Plan,
-    Request,
-    Samples,
-    check_options,
-    evaluation,
-    sampler,
-    scored_as_trained,
-    training_kind,
-)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+from builder.model.inspect import every_layer
+from builder.training.kinds.base import (KindMismatch, Plan, Request, Samples, check_options, evaluation, sampler,
+                                         scored_as_trained, training_kind)
 
 
 def longest_sequence(model) -> int | None:
     """The most positions the model's position embeddings accept (None: no such limit)."""
-    limits = [layer.sequence_length for layer in _all_layers(model)
+    limits = [layer.sequence_length for layer in every_layer(model)
               if type(layer).__name__ in ("TokenAndPositionEmbedding", "PositionEmbedding")]
     return min(limits) if limits else None
 
@@ -48,7 +33,7 @@ def language_model(graph, models, data) -> Plan:
     model = models[graph.main]
     if len(model.inputs) != 1:
         raise KindMismatch(f"language-model trains a model with one input, the token ids; model {graph.main!r} "
-                         f"has {len(model.inputs)}")
+                           f"has {len(model.inputs)}")
     x = data.x_train
     if np.ndim(x) != 2 or x.dtype.kind not in "iu":
         raise KindMismatch("language-model trains on token sequences: use `source: text` or `source: corpus`")
@@ -59,12 +44,12 @@ def language_model(graph, models, data) -> Plan:
     predicted = model.outputs[0].shape[-1]
     if predicted is not None and predicted < needed:
         raise KindMismatch(f"the model predicts {predicted} tokens but the data has {needed}; set the model's "
-                         f"vocabulary size (output units and embedding) to at least {needed}")
+                           f"vocabulary size (output units and embedding) to at least {needed}")
     limit = longest_sequence(model)
     if limit is not None and limit < x.shape[1] - 1:
         raise KindMismatch(f"the model reads windows of {x.shape[1] - 1} tokens (train.data.sequence_length - 1) "
-                         f"but its position embedding holds {limit}; lower sequence_length to at most "
-                         f"{limit + 1} or raise the model's context")
+                           f"but its position embedding holds {limit}; lower sequence_length to at most "
+                           f"{limit + 1} or raise the model's context")
     x_val = None if data.x_val is None else data.x_val[:, :-1]
     y_val = None if data.x_val is None else data.x_val[:, 1:]
     return Plan(model, x[:, :-1], x[:, 1:], x_val, y_val, "sparse_categorical_crossentropy")

@@ -17,17 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from builder.errors import Location, SpecError
-from builder.training.kinds.base import (
-    KindMismatch,
-    Plan,
-    Request,
-    Samples,
-    check_options,
-    evaluation,
-    sampler,
-    scored_as_trained,
-    training_kind,
-)
+from builder.training.kinds.base import (KindMismatch, Plan, Request, Samples, check_options, evaluation, sampler,
+                                         scored_as_trained, training_kind)
 
 
 @training_kind("seq2seq")
@@ -35,23 +26,23 @@ def seq2seq(graph, models, data) -> Plan:
     model = models[graph.main]
     if len(model.inputs) != 2:
         raise KindMismatch(f"seq2seq trains a model with two inputs, the source tokens and the decoder's input "
-                         f"(the target shifted right); model {graph.main!r} has {len(model.inputs)}")
+                           f"(the target shifted right); model {graph.main!r} has {len(model.inputs)}")
     y, x = data.y_train, data.x_train
     if y is None or np.ndim(y) != 2 or np.ndim(x) != 2 or y.dtype.kind not in "iu" or x.dtype.kind not in "iu":
         raise KindMismatch("seq2seq needs pairs of token sequences: source ids as x and target ids as y, each "
-                         "(samples, length); use `source: synthetic` or an .npz with both (`source: numpy`)")
+                           "(samples, length); use `source: synthetic` or an .npz with both (`source: numpy`)")
     if y.shape[1] < 2:
         raise KindMismatch(f"seq2seq targets need a start token and at least one more; these have length {y.shape[1]}")
     settings = _settings(data)
     starts = y[:, 0] != settings["start"]
     if starts.any():
         raise KindMismatch(f"every target must begin with the start token (id {settings['start']}); "
-                         f"{int(starts.sum())} of {len(y)} do not")
+                           f"{int(starts.sum())} of {len(y)} do not")
     predicted = model.outputs[0].shape[-1]
     needed = settings["vocabulary_size"]
     if predicted is not None and predicted < needed:
         raise KindMismatch(f"the model predicts {predicted} tokens but the data has {needed} (ids 0 to {needed - 1}); "
-                         f"make the output layer's units (and the embeddings' input_dim) at least {needed}")
+                           f"make the output layer's units (and the embeddings' input_dim) at least {needed}")
     data.transform["seq2seq"] = settings   # kept in the run's data.json for `generate`
     x_val = None if data.x_val is None else (data.x_val, data.y_val[:, :-1])
     y_val = None if data.y_val is None else data.y_val[:, 1:]

@@ -24,7 +24,8 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError, show
-from builder.training.kinds.autoencoder import _layers, validation_inputs
+from builder.model.inspect import every_layer
+from builder.training.kinds.autoencoder import validation_inputs
 from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
 from builder.training.kinds.stepping import SteppedModel, network_name, rising
 
@@ -64,7 +65,7 @@ class VariationalModel(SteppedModel):
 def sampling_layers(model) -> list:
     from builder.model.layers import VAESampling
 
-    return [layer for layer in _layers(model) if isinstance(layer, VAESampling)]
+    return [layer for layer in every_layer(model) if isinstance(layer, VAESampling)]
 
 
 @training_kind("vae")
