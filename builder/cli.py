@@ -20,7 +20,7 @@ from builder.search import PRUNERS, SAMPLERS
 from builder.training.backends.select import DISTRIBUTE_MODES, BackendError, choose, import_keras
 
 
-def load_graph(path: str, overrides: dict):
+def load_graph(path: str, overrides: dict | None = None):
     """The graph stage's front door, imported when a command needs it (pydantic costs 0.3 s; --help does not)."""
     from builder.graph import load_graph as load
 

@@ -1,8 +1,9 @@
 """A closed table of named functions, filled by a decorator where each function is defined.
 
-builder has one per family: data sources (`builder.training.data.source`), training kinds
-(`builder.training.kinds.training_kind`) and samplers (`builder.runs.generate.sampler`). A spec
-can only name what a table holds; nothing is ever imported from a name it gives.
+builder has one per family: data sources (`builder.training.data.source`), and for the training
+kinds (`builder.training.kinds.base`) the kinds themselves (`training_kind`), their samplers
+(`sampler`) and their evaluations (`evaluation`). A spec can only name what a table holds; nothing
+is ever imported from a name it gives.
 
     SOURCES = Registry("data source")
     source = SOURCES.register

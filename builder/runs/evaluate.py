@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.errors import Location
 from builder.language.spec import TrainSpec
 from builder.training import augment as augmenting
 from builder.training.backends import sample_count
@@ -33,5 +32,5 @@ def evaluate_run(run: RunFolder, data_path: Path | None = None) -> tuple[int, di
         x, y = (data.x_val, data.y_val) if held_out else (data.x_train, data.y_train)
     mixer = augmenting.label_mixer(train_spec.augment)
     if mixer:
-        y = augmenting.class_targets(model, y, Location(str(run.spec)), mixer)
+        y = augmenting.class_targets(model, y, graph.locate("train", "augment"), mixer)
     return sample_count(x), model.evaluate(x, y, verbose=0, return_dict=True)

@@ -194,7 +194,7 @@ def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Data
     path = data_path or (Path(info["data_path"]) if info.get("data_path") else None)
     if path is not None and hasattr(data_spec, "path"):
         data_spec = data_spec.model_copy(update={"path": str(Path(path).resolve())})
-    data = load_data(data_spec, Path(info["spec_dir"]), Location(str(run.spec)), train_spec.seed)
+    data = load_data(data_spec, Path(info["spec_dir"]), graph.locate("train", "data"), train_spec.seed)
     return graph, data
 
 

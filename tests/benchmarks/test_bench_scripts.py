@@ -153,7 +153,7 @@ def test_tiny_sets_defaults_and_keeps_the_results_file(tmp_path, monkeypatch):
 
 
 def test_seq2seq_cases_at_another_size(tmp_path):
-    from builder.cli import load_graph
+    from builder.graph import load_graph
 
     seq2seq = bench_module(BENCH.parent / "quality" / "seq2seq.py")
     assert seq2seq.spec_file("transformer.yaml", None, tmp_path) == seq2seq.ROOT / "specs" / "transformer.yaml"

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 from spec_helpers import TESTS, graph_of, write_spec
 
-from builder.cli import load_graph, main
+from builder.cli import main
+from builder.graph import load_graph
 from builder.graph import render as drawing
 from builder.graph.render import RenderError, render, write
 
@@ -311,7 +312,7 @@ def test_rankdir_and_bad_arguments(tmp_path):
 
 def test_same_spec_gives_byte_identical_dot_across_processes(tmp_path):
     path = write_spec(tmp_path, RESNET)
-    code = ("import sys; from builder.cli import load_graph; from builder.graph.render import render; "
+    code = ("import sys; from builder.graph import load_graph; from builder.graph.render import render; "
             "sys.stdout.write(render(load_graph(sys.argv[1], {}), collapse=True, depth=1))")
     outputs = {subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}

@@ -3,15 +3,13 @@ validate and render see the search space (`builder.graph.search_space`)."""
 
 from __future__ import annotations
 
-
 from click.testing import CliRunner
 from spec_helpers import SEARCH_SPACE, SPECS, write_search_spec
 
-from builder.cli import load_graph, main
-from builder.graph import search_space
+from builder.cli import main
+from builder.graph import load_graph, search_space
 from builder.language.loader import load_text
 from builder.language.parser import parse
-
 
 BLOCKS = """\
 name: blocks

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from spec_helpers import SPECS
 
-from builder.cli import load_graph
 from builder.errors import SpecError
+from builder.graph import load_graph
 
 ALL = sorted(p.stem for p in SPECS.glob("*.yaml"))
 

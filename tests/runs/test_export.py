@@ -142,7 +142,7 @@ def test_vision_transformers_export_to_onnx(spec, overrides, tmp_path):
     """Builder's own layers (patches, class token, positions, encoder blocks, shifted windows, patch merging) and
     exact GELU (TensorFlow writes it with Erfc, which tf2onnx cannot convert unaided) run in onnxruntime."""
     onnxruntime = pytest.importorskip("onnxruntime")
-    from builder.cli import load_graph
+    from builder.graph import load_graph
     from builder.model.compile import compile_graph
 
     model = compile_graph(load_graph(str(SPECS / f"{spec}.yaml"), overrides))[spec]
@@ -170,7 +170,7 @@ ON_TORCH = textwrap.dedent("""
     os.environ["KERAS_BACKEND"] = "torch"
     from pathlib import Path
     import numpy as np, keras, onnxruntime
-    from builder.cli import load_graph
+    from builder.graph import load_graph
     from builder.model.compile import compile_graph
     from builder.runs.export import export_model
     model = compile_graph(load_graph(sys.argv[1], {}))["tiny_cnn"]
@@ -221,9 +221,11 @@ def test_missing_converter_names_the_extra_to_install(trained, tmp_path):
 
 
 def test_the_command_line_offers_exactly_the_formats_export_knows():
-    from builder.cli import EXPORT_FORMATS
+    from builder.cli import main
 
-    assert EXPORT_FORMATS == tuple(exporting.FORMATS)
+    [option] = [p for p in main.commands["export"].params if p.name == "fmt"]
+    assert list(option.type.choices) == list(exporting.FORMATS) == ["keras", "saved_model", "onnx", "litert",
+                                                                     "openvino"]
 
 
 def test_a_backend_that_cannot_write_the_format_is_named():

@@ -12,9 +12,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from spec_helpers import SEARCH_SPACE, TINY_SEARCH, write_search_spec
 
-from builder.cli import load_graph, main
+from builder.cli import main
+from builder.graph import load_graph
 from builder.language.loader import load
 from builder.language.parser import parse
+
 
 def read_rows(path: Path) -> list[dict]:
     with path.open(newline="") as handle:

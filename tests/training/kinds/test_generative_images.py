@@ -23,8 +23,8 @@ pytest.importorskip("keras")
 
 from spec_helpers import SPECS, graph_of, write_spec
 
-from builder.cli import load_graph
 from builder.errors import SpecError
+from builder.graph import load_graph
 from builder.training.run_folder import RunFolder, read_history
 
 BUILDER = Path(sys.executable).parent / "builder"
