@@ -8,6 +8,7 @@ inside the command, so `builder --help` and `builder validate` stay fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,8 +69,15 @@ backend_option = click.option(
 
 
 class _Commands(click.Group):
-    """builder's errors end here, once for every command: a `SpecError` as located lines and exit code 1, a
-    `CommandError` (backend, cluster, Graphviz, export converter) as one `Error:` line."""
+    """builder's errors end here, once for every command, each with its exit code:
+
+    - a `SpecError`: `file:line:col: error:` lines (or `path: error:` for a file that is not a spec), 1;
+    - a `CommandError` (backend, cluster, Graphviz, export converter): one `Error:` line, 1;
+    - an `OSError` on a named file (a read-only folder, a full disk): `path: error: reason`, 1;
+    - a usage error: click's message, 2; an interrupt: 130;
+    - anything else is a bug in builder: one line that says so and where its traceback was saved, 70
+      (`--debug`, or BUILDER_DEBUG=1, lets the traceback through instead).
+    """
 
     def invoke(self, ctx):
         try:
@@ -78,10 +86,44 @@ class _Commands(click.Group):
             fail(error)
         except CommandError as error:
             raise click.ClickException(str(error)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
+        except Exception as error:   # the boundary: an OSError on a named file is the user's; the rest, a bug
+            if isinstance(error, OSError) and error.filename:   # a read-only folder, a full disk, ...
+                click.echo(f"{error.filename}: error: {error.strerror or error}", err=True)
+                sys.exit(1)
+            if ctx.meta.get("debug") or os.environ.get("BUILDER_DEBUG") == "1":
+                raise
+            internal_error(error)
+
+
+def internal_error(error: Exception) -> None:
+    """A bug: one line, the traceback saved to a file for the report, exit code 70 (EX_SOFTWARE)."""
+    import tempfile
+    import traceback
+
+    handle, path = tempfile.mkstemp(prefix="builder-traceback-", suffix=".txt")
+    with os.fdopen(handle, "w") as out:
+        out.write(f"builder {__version__}: {' '.join(sys.argv)}\n\n")
+        out.write("".join(traceback.format_exception(error)))
+    summary = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    click.echo(f"builder: internal error, a bug in builder rather than in your input: {type(error).__name__}"
+               f"{': ' + summary if summary else ''}\n  the traceback is in {path} (rerun with --debug to "
+               f"see it here); please report it", err=True)
+    sys.exit(70)
+
+
+def _debug(ctx, param, value):
+    ctx.meta["debug"] = value
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="builder")
+@click.option("--debug", is_flag=True, expose_value=False, callback=_debug, is_eager=True,
+              help="Let the Python traceback of an internal error through (also BUILDER_DEBUG=1).")
 def main() -> None:
     """Declarative neural networks: YAML specs validated, drawn, compiled to Keras and trained."""
 

@@ -95,6 +95,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
 
 
 def show(value: object, limit: int = 60) -> str:
-    """A short repr of a user value for messages (never dumps a 10 KB string)."""
+    """A short repr of a user value for messages (never dumps a 10 KB string, nor a 5,000-digit number)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length():,} bits>"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

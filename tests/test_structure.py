@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent   # the checkout (this file sits i
 PACKAGE = ROOT / "builder"
 
 # The stages in the order data flows through them; a module may import its own stage and the ones before.
-ORDER = ["errors", "registry", "resources", "language", "graph", "model", "training", "runs", "search", "api",
+ORDER = ["errors", "registry", "files", "resources", "language", "graph", "model", "training", "runs", "search", "api",
          "cli", "__main__"]
 
 

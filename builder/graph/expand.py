@@ -38,7 +38,9 @@ from builder.language.parser import check_layer, has_placeholder
 from builder.language.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec, TrainSpec
 
 MAX_NODES = 100_000
+MAX_BLOCK_INSTANCES = 100_000   # repeats of nested blocks multiply: counted even when they add no node
 MAX_BLOCK_DEPTH = 16
+MAX_DIM = 2**31 - 1          # an input axis, as the spec's Size type allows when written as a number
 
 
 _REF = re.compile(r"^(\$?)([A-Za-z_][A-Za-z0-9_.]*)(?:\[([0-9]+)\])?$")
@@ -65,6 +67,7 @@ class _Expander:
         self.problems: list[Problem] = []
         self.used_spec_params: set = set()
         self.failures = 0  # substitutions that failed, so callers skip checks that would only repeat them
+        self.instances = 0  # block instances made: the expansion's work, nodes or not (empty blocks cost too)
         self.warnings: list[Problem] = []
 
     def loc(self, path: tuple, key: bool = False) -> Location:
@@ -90,9 +93,11 @@ class _Expander:
             shape = []
             for i, dim in enumerate(spec_input.shape):
                 value = self.subst(dim, self.params, path + ("inputs", input_name, "shape", i), input_name)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                          or not 1 <= value <= MAX_DIM):
                     self.error(path + ("inputs", input_name, "shape", i),
-                               f"expected a positive integer or null. Received: shape[{i}]={show(value)}")
+                               f"expected a positive integer up to {MAX_DIM:,} or null. "
+                               f"Received: shape[{i}]={show(value)}")
                 shape.append(value)
             node = Node(id=input_name, op="input", type="Input", args={"shape": shape, "dtype": spec_input.dtype},
                         location=self.loc(path + ("inputs", input_name), key=True), family="input")
@@ -237,6 +242,11 @@ class _Expander:
             return None
         out = None
         for r in range(1, repeat + 1):
+            self.instances += 1
+            if self.instances > MAX_BLOCK_INSTANCES:
+                raise SpecError.single(self.loc(path), f"the spec expands to more than {MAX_BLOCK_INSTANCES:,} block "
+                                                       "instances (limit MAX_BLOCK_INSTANCES); check repeat counts "
+                                                       "of nested blocks")
             values = dict(item.with_)
             if r <= len(per_repeat):
                 values.update(per_repeat[r - 1])

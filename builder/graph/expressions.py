@@ -90,14 +90,20 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
 
 
 def _bounded(result, text):
-    if not math.isfinite(result) or abs(result) > 2**53:
-        raise _ExprError(f"{show(text)} is too large")
+    """Results stay finite and within 2**53, where floats still count whole numbers exactly."""
+    if isinstance(result, float) and math.isnan(result):
+        raise _ExprError(f"{show(text)} is not a number (NaN)")
+    if abs(result) > 2**53:   # (an int compares without a float conversion, so no OverflowError)
+        raise _ExprError(f"{show(text)} is too large" if result > 0 else f"{show(text)} is too far below zero")
     return result
 
 
 def _number(value, text):
+    """What arithmetic and functions take: a number, finite and within the bound of `_bounded`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _ExprError(f"arithmetic needs numbers; {show(text)} uses {show(value)}")
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > 2**53:
+        raise _ExprError(f"{show(text)} uses {show(value)}; arithmetic takes finite numbers within ±2**53")
 
 
 def substitute(value: Any, params: dict, used: set) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from builder import files
 from builder.errors import Location, Problem, SpecError, show
 
 try:  # the C parser streams events several times faster; both are event-safe.
@@ -102,10 +103,10 @@ def resolve_plain_scalar(text: str) -> Any:
         if len(text) > 40:  # int('9' * 10**6) is slow and never a sane spec value
             return float(text)
         return int(text, 10)
-    if _INT8.match(text):
-        return int(text[2:], 8)
-    if _INT16.match(text):
-        return int(text[2:], 16)
+    if _INT8.match(text) or _INT16.match(text):
+        if len(text) > 40:  # beyond any sane value, as for decimals: a float (inf here), which checks refuse
+            return math.inf
+        return int(text[2:], 8 if text[1] in "oO" else 16)
     if _FLOAT.match(text):
         return float(text)
     if _INF.match(text):
@@ -379,19 +380,14 @@ _KINDS = {list: "a list", str: "a text", int: "a number", float: "a number", boo
 
 
 def load(source: str | Path, limits: Limits = DEFAULT_LIMITS) -> Document:
-    """Read and load one spec file."""
-    path = Path(source)
+    """Read and load one spec file (a regular file, read to at most `limits.max_bytes`)."""
     file = str(source)
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise SpecError.single(Location(file, 1, 1), f"the spec is {size:,} bytes, over the limit of "
-                                                         f"{limits.max_bytes:,} (limit max_bytes)")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError.single(Location(file), "no such file") from None
-    except IsADirectoryError:
-        raise SpecError.single(Location(file), "this is a folder, not a spec file") from None
-    except OSError as exc:
-        raise SpecError.single(Location(file), f"cannot read the spec: {exc.strerror}") from None
+        raw = files.read_bytes(source, limits.max_bytes)
+    except files.FileProblem as problem:
+        message = {"missing": "no such file", "folder": "this is a folder, not a spec file",
+                   "size": f"the spec is over the limit of {limits.max_bytes:,} (limit max_bytes)",
+                   }.get(problem.kind, problem.reason)
+        raise SpecError.single(Location(file, 1, 1) if problem.kind == "size" else Location(file), message,
+                               problem.hint) from None
     return load_text(raw, file, limits)

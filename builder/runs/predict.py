@@ -14,87 +14,103 @@ Public entry point: `predict_files(run, inputs, output)` -> number of samples.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
-from builder.training.data import apply_transform
+from builder import files
 from builder.errors import Location, SpecError
+from builder.training.data import DataError, apply_transform, read_arrays, read_image
 from builder.training.run_folder import RunFolder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(files.read_text(path), newline="")) if row]
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a CSV file builder can read: {exc}") from None
     try:
         float(rows[0][0])
     except (ValueError, IndexError):
         rows = rows[1:]  # a header
+    if not rows:
+        raise DataError(f"{path} has no rows of numbers")
+    if len({len(row) for row in rows}) > 1:
+        raise DataError(f"{path}: rows have different numbers of values ({sorted({len(r) for r in rows})})")
     try:
         return np.array([[float(v) for v in row] for row in rows], dtype="float32")
     except ValueError as exc:
-        raise SpecError.single(Location(str(path)), f"every value must be a number ({exc})") from None
+        raise DataError(f"{path}: every value must be a number ({exc})") from None
 
 
 def _read_images(paths: list[Path], shape: tuple) -> np.ndarray:
-    from PIL import Image
-
+    if len(shape) != 3:
+        raise DataError(f"{paths[0]}: the model takes samples of shape {list(shape)}, not images")
     height, width, channels = shape
     mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels)
-    if mode is None:
-        raise SpecError.single(Location(str(paths[0])), f"the model takes {channels} channels; images have 1, 3 or 4")
-    arrays = []
-    for path in paths:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert(mode).resize((width, height)), dtype="float32") / 255.0
-        arrays.append(array if array.ndim == 3 else array[..., None])
-    return np.stack(arrays)
+    if mode is None or height is None or width is None:
+        raise DataError(f"{paths[0]}: the model takes images of shape {list(shape)}; builder reads images into "
+                        "a known height and width with 1, 3 or 4 channels")
+    return np.stack([read_image(path, mode, (width, height)) for path in paths])
 
 
 def read_inputs(path: Path, input_shape: tuple, transform: dict) -> np.ndarray:
+    """The samples in `path`, in the run's units (its transform applied), shaped as the model's input."""
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-        if not files:
-            raise SpecError.single(Location(str(path)), "no images here (.png, .jpg, .bmp, .gif)")
-        return _read_images(files, input_shape)  # 0..1, the range every image source trains on
-    if suffix == ".npy":
-        x = np.load(path, allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            x = archive["x"] if "x" in archive.files else archive[archive.files[0]]
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+        if not images:
+            raise DataError(f"{path}: no images here (.png, .jpg, .bmp, .gif)")
+        return _read_images(images, input_shape)  # 0..1, the range every image source trains on
+    if suffix in (".npy", ".npz"):
+        arrays = read_arrays(path)
+        x = arrays[None] if None in arrays else arrays["x"] if "x" in arrays else next(iter(arrays.values()))
+        if x.ndim == 0 or len(x) == 0 or x.dtype.kind not in "biuf":
+            raise DataError(f"{path}: expected an array of samples (numbers, at least one). "
+                            f"Received: shape {list(x.shape)} of {x.dtype}")
     elif suffix == ".csv":
         x = _read_csv(path)
     elif suffix == ".txt":
-        x = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        x = [line for line in files.read_text(path).splitlines() if line.strip()]
+        if not x:
+            raise DataError(f"{path} has no text")
     else:
-        raise SpecError.single(Location(str(path)), f"cannot read {suffix or 'this file'} inputs",
-                               "give .npy, .npz, .csv, .txt, an image, or a folder of images")
+        raise DataError(f"{path}: cannot read {suffix or 'this file'} inputs",
+                        "give .npy, .npz, .csv, .txt, an image, or a folder of images")
+    if "mean" in transform and np.shape(x)[-1] != len(transform["mean"]):
+        raise DataError(f"{path}: the run was trained on {len(transform['mean'])} features per sample; this file "
+                        f"gives {np.shape(x)[-1]}")
     x = apply_transform(x, transform)
     if tuple(x.shape[1:]) != tuple(input_shape) and int(np.prod(x.shape[1:])) == int(np.prod(input_shape)):
         x = x.reshape((len(x),) + tuple(input_shape))  # e.g. 64 pixel columns for an 8x8x1 model
     if tuple(x.shape[1:]) != tuple(input_shape):
-        raise SpecError.single(Location(str(path)), f"the model takes samples of shape {list(input_shape)}; "
-                                                    f"this file gives {list(x.shape[1:])}")
+        raise DataError(f"{path}: the model takes samples of shape {list(input_shape)}; this file gives "
+                        f"{list(x.shape[1:])}")
     return x
 
 
 def predict_files(run: RunFolder, inputs: Path, output: Path) -> int:
     from builder.training.run_folder import load_run_model, read_transform
 
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".npy"):
+        raise SpecError.single(Location(str(output)), "write predictions to a .csv or .npy file")
+    if not output.parent.is_dir():
+        raise SpecError.single(Location(str(output)), f"no folder {output.parent} to write into")
     model = load_run_model(run)
     transform = read_transform(run)
     input_shape = tuple(model.inputs[0].shape[1:])
-    x = read_inputs(Path(inputs), input_shape, transform)
+    try:
+        x = read_inputs(Path(inputs), input_shape, transform)
+    except (DataError, files.FileProblem) as problem:
+        raise SpecError.single(Location(str(inputs)), str(problem), problem.hint) from None
     y = model.predict(x, verbose=0)
-    output = Path(output)
     if output.suffix.lower() == ".npy":
         np.save(output, np.asarray(y))
         return len(x)
-    if output.suffix.lower() != ".csv":
-        raise SpecError.single(Location(str(output)), "write predictions to a .csv or .npy file")
     y = np.asarray(y)
     classes = transform.get("classes") or []
     with output.open("w", newline="") as handle:

@@ -10,13 +10,12 @@ Public entry points: `write_outputs(folder, spec, study)`, `best_trials(study, s
 from __future__ import annotations
 
 import csv
-import json
 
 import optuna
 
 from builder.language.spec import Spec
 from builder.search.folder import SearchFolder
-from builder.training.run_folder import write_atomic
+from builder.training.run_folder import read_json, write_atomic
 
 
 def _objective_names(spec: Spec) -> list[str]:
@@ -173,7 +172,7 @@ def _trial_table(trials: list, names: list[str], paths: list[str]) -> list[str]:
 
 
 def _report(folder: SearchFolder, spec: Spec, study: optuna.Study, front: list, importances: dict | str) -> str:
-    info = json.loads(folder.info.read_text())
+    info = read_json(folder.info)
     options = info["options"]
     names = _objective_names(spec)
     paths = list(spec.search.space)

@@ -46,9 +46,10 @@ from builder.graph.search_space import concrete, dump, targets
 from builder.language.loader import Document
 from builder.language.spec import Choice, FloatRange, IntRange, Spec
 from builder.model.compile import compile_graph
+from builder.search import PRUNERS, SAMPLERS
 from builder.search.folder import SearchFolder, SearchOptions, create_folder
 from builder.search.report import write_outputs
-from builder.training.run_folder import read_history, write_atomic
+from builder.training.run_folder import read_history, read_json, write_atomic
 
 MAX_GRID = 100_000
 
@@ -277,7 +278,7 @@ def _study(folder: SearchFolder, spec: Spec, options: SearchOptions, name: str, 
 
 def _optimize(folder: SearchFolder, options: SearchOptions, name: str, worker: int) -> None:
     """One worker: trials until the study has `options.trials` finished ones, or the time is up."""
-    info = json.loads(folder.info.read_text())
+    info = read_json(folder.info)
     spec, document = _load_spec(folder.spec, options.overrides)
     study = _study(folder, spec, options, name, worker)
     objective = _Objective(folder, spec, document, options, Path(info["spec_dir"]))
@@ -306,8 +307,16 @@ def search(spec_path: str | Path | None, options: SearchOptions) -> SearchFolder
         if not folder.info.exists():
             raise SpecError.single(Location(str(folder.path)), "not a search folder (no search.json)",
                                    "give a folder that `builder search` created under search/")
-        info = json.loads(folder.info.read_text())
-        saved = info["options"]
+        info = read_json(folder.info)
+        saved = info.get("options")
+        missing = [k for k in ("sampler", "pruner", "max_params", "overrides", "epochs", "seed")
+                   if not isinstance(saved, dict) or k not in saved]
+        if missing or not isinstance(info.get("study"), str) or not isinstance(info.get("spec_dir"), str):
+            raise SpecError.single(Location(str(folder.info)), "damaged: search.json lacks "
+                                   + (", ".join(missing) if missing else "its study name or spec folder"))
+        if saved["sampler"] not in SAMPLERS or saved["pruner"] not in PRUNERS:
+            raise SpecError.single(Location(str(folder.info)), f"damaged: unknown sampler or pruner "
+                                   f"{show(saved['sampler'])}, {show(saved['pruner'])}")
         for key in ("sampler", "pruner", "max_params", "overrides", "epochs", "seed"):
             setattr(options, key, saved[key])
         if options.seed is not None:   # a new stream: the resumed sampler does not repeat the first values

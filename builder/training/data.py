@@ -18,6 +18,7 @@ Public entry point: `load_data(data_spec, spec_dir, location, seed)` -> `Dataset
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from builder import files
 from builder.errors import Location, SpecError, show
 from builder.registry import Registry
 
@@ -87,8 +89,11 @@ def builtin(spec, folder: Path):
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    text = files.read_text(path)
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:   # e.g. a field over csv's 128 KiB limit
+        raise DataError(f"{path} is not a CSV file builder can read: {exc}") from None
     if len(rows) < 2:
         raise DataError(f"{path} has no data rows")
     return rows[0], rows[1:]
@@ -140,25 +145,82 @@ def csv_source(spec, folder: Path):
 @source("numpy")
 def numpy_source(spec, folder: Path):
     path = folder / spec.path
-    try:
-        loaded = np.load(path, allow_pickle=False)  # never unpickle: a data file is not code
-    except ValueError as exc:
-        raise DataError(f"{path}: {exc}", "save arrays with np.savez (object arrays are refused)") from None
-    if isinstance(loaded, np.ndarray):
-        return RawData(loaded, None, [], "array", path.name)
-    with loaded:
-        missing = [k for k in (spec.x, spec.y) if k not in loaded.files]
-        if spec.x in missing:
-            raise DataError(f"{path} has no array {spec.x!r}; it has {', '.join(loaded.files)}")
-        x = loaded[spec.x]
-        y = loaded[spec.y] if spec.y not in missing else None
+    arrays = read_arrays(path)
+    if None in arrays:
+        return RawData(_numbers(arrays[None], path, "the array"), None, [], "array", path.name)
+    if spec.x not in arrays:
+        raise DataError(f"{path} has no array {spec.x!r}; it has {', '.join(arrays)}")
+    x = _numbers(arrays[spec.x], path, f"array {spec.x!r}")
+    y = _numbers(arrays[spec.y], path, f"array {spec.y!r}") if spec.y in arrays else None
+    if y is not None and len(y) != len(x):
+        raise DataError(f"{path}: {spec.x!r} has {len(x):,} samples but {spec.y!r} has {len(y):,}",
+                        "give one label per sample")
     names = [str(v) for v in sorted(set(y.tolist()))] if y is not None and y.dtype.kind in "iu" else []
     return RawData(x, y, names, "image" if x.ndim >= 3 else "features", path.name)
 
 
+def read_arrays(path: Path) -> dict:
+    """The arrays of a .npy (under the key None) or .npz file, their headers checked against the file's size
+    before anything is allocated; never unpickled (a data file is not code)."""
+    import zipfile
+
+    data = files.read_bytes(path)
+    try:
+        if data[:6] == b"\x93NUMPY":
+            return {None: _array(data, path.name)}
+        if data[:4] == b"PK\x03\x04":
+            out = {}
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for info in archive.infolist():
+                    if info.file_size > files.MAX_DATA_BYTES:   # a zip bomb says so before inflating
+                        raise DataError(f"{path}: {info.filename} unpacks to {info.file_size:,} bytes, over the "
+                                        f"limit of {files.MAX_DATA_BYTES:,}")
+                    out[info.filename.removesuffix(".npy")] = _array(archive.read(info), info.filename)
+            return out
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"{path} is damaged: {exc}", "save it again with np.save or np.savez") from None
+    raise DataError(f"{path} is neither a .npy nor a .npz file", "save arrays with np.save or np.savez")
+
+
+def _array(data: bytes, name: str) -> np.ndarray:
+    """One .npy image in memory -> an array, after checking that its header matches its size."""
+    from numpy.lib import format as npy
+
+    stream = io.BytesIO(data)
+    try:
+        version = npy.read_magic(stream)
+        shape, fortran, dtype = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(
+            stream, max_header_size=10_000)
+    except (ValueError, SyntaxError) as exc:
+        raise DataError(f"{name}: the array header cannot be read ({exc})") from None
+    if dtype.hasobject:
+        raise DataError(f"{name} holds Python objects, which builder never unpickles",
+                        "save numbers or strings, not objects")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    present = len(data) - stream.tell()
+    if expected != present:
+        raise DataError(f"{name} claims shape {list(shape)} of {dtype} ({expected:,} bytes) but holds {present:,}",
+                        "the file is truncated or damaged; save it again")
+    array = np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(shape, order="F" if fortran else "C")
+    return array.copy()
+
+
+def _numbers(array: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """A data array builder can train on: numbers, at least one sample, every value finite."""
+    if array.ndim == 0 or len(array) == 0:
+        raise DataError(f"{path}: {what} has no samples (shape {list(array.shape)})")
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: {what} holds {array.dtype} values, not numbers",
+                        "convert it to numbers (labels to integers) before saving")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise DataError(f"{path}: {what} has {bad:,} NaN or infinite value{'s' * (bad != 1)}",
+                        "fill or drop them before training: one NaN makes every loss NaN")
+    return array
+
+
 @source("images")
 def image_folder(spec, folder: Path):
-    from PIL import Image
 
     root = folder / spec.path
     if not root.is_dir():
@@ -173,14 +235,37 @@ def image_folder(spec, folder: Path):
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
                 continue
-            with Image.open(file) as image:
-                array = np.asarray(image.convert(mode).resize((width, height)), dtype="float32") / 255.0
-            images.append(array if array.ndim == 3 else array[..., None])
+            images.append(read_image(files.inside(root, file.relative_to(root)), mode, (width, height)))
             labels.append(index)
     if not images:
         raise DataError(f"{root} holds no .png/.jpg/.bmp/.gif images")
     return RawData(np.stack(images), np.array(labels, dtype="int64"), classes, "image",
                    f"{root.name}: {len(images)} images", 1 / 255)
+
+
+MAX_IMAGE_PIXELS = 64 * 2**20   # a larger picture is refused before it is decoded (a decompression bomb)
+
+
+def read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """One image file -> (height, width, channels) floats in [0, 1]; a damaged or oversized file is a DataError."""
+    import warnings
+
+    from PIL import Image
+
+    data = files.read_bytes(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{path} is {image.width:,} x {image.height:,} pixels, over the limit of "
+                                    f"{MAX_IMAGE_PIXELS:,}")
+                array = np.asarray(image.convert(mode).resize(size), dtype="float32") / 255.0
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path} is not an image builder can read: {exc}") from None
+    return array if array.ndim == 3 else array[..., None]
 
 
 @source("text")
@@ -197,9 +282,9 @@ def text_source(spec, folder: Path):
         if spec.label is not None:
             labels, names = _labels([row[_column(header, spec.label, path)] for row in rows])
     elif spec.tokens == "characters":
-        texts = [path.read_text(encoding="utf-8")]
+        texts = [files.read_text(path)]
     else:
-        texts = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = [line.rstrip("\n") for line in files.read_text(path).splitlines() if line.strip()]
     if not texts or not any(t.strip() for t in texts):
         raise DataError(f"{path} has no text")
     if spec.tokens == "characters":
@@ -360,9 +445,20 @@ def _split_per_class(y, per_class: int, seed: int | None) -> tuple[np.ndarray, n
     return rng.permutation(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = None) -> Dataset:
-    """Load, split (with the seed) and normalise the data a spec names."""
+def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = None,
+              given_path: Path | None = None) -> Dataset:
+    """Load, split (with the seed) and normalise the data a spec names.
+
+    A path the spec gives must stay inside the spec's folder; `given_path` (from the command line,
+    `--data`) replaces it and may be anywhere.
+    """
     try:
+        if given_path is not None:
+            if not hasattr(data_spec, "path"):
+                raise DataError(f"--data replaces train.data.path, but source {data_spec.source!r} has no path")
+            data_spec = data_spec.model_copy(update={"path": str(Path(given_path).resolve())})
+        elif hasattr(data_spec, "path"):
+            data_spec = data_spec.model_copy(update={"path": str(files.inside(spec_dir, data_spec.path))})
         raw = SOURCES[data_spec.source](data_spec, Path(spec_dir))
         x, y, classes, kind, description, scale = raw.x, raw.y, raw.classes, raw.kind, raw.description, raw.scale
         if data_spec.classes is not None:
@@ -375,6 +471,9 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
             train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
     except DataError as exc:
         raise SpecError.single(location, str(exc), exc.hint) from None
+    except files.FileProblem as exc:
+        hint = exc.hint or ("data paths are relative to the spec's folder" if exc.kind == "missing" else None)
+        raise SpecError.single(location, str(exc), hint) from None
     except FileNotFoundError as exc:
         raise SpecError.single(location, f"no such file: {exc.filename}",
                                "data paths are relative to the spec's folder") from None

@@ -42,7 +42,7 @@ from builder.training.data import check_data_shapes, load_data
 from builder.training.distribution import check_sharded, device, distribution
 from builder.training.kinds import KINDS, KindMismatch
 from builder.training.objects import losses_and_metrics, make_optimizer
-from builder.training.run_folder import RunFolder, plot_history, read_history, save_spec_models
+from builder.training.run_folder import RunFolder, plot_history, read_history, read_json, save_spec_models
 from builder.training.transfer import apply_freeze
 
 
@@ -123,13 +123,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     data_seed = train.seed if train.seed is not None else distributed.data_seed
     if train.mixed_precision != "off":
         keras.mixed_precision.set_global_policy(f"mixed_{train.mixed_precision}")
-    data_spec = train.data
-    if options.data_path is not None:
-        if not hasattr(data_spec, "path"):
-            raise SpecError.single(graph.locate("train", "data"), f"--data replaces train.data.path, but source "
-                                                                  f"{data_spec.source!r} has no path")
-        data_spec = data_spec.model_copy(update={"path": str(Path(options.data_path).resolve())})
-    data = load_data(data_spec, spec_dir, graph.locate("train", "data"), data_seed)
+    data = load_data(train.data, spec_dir, graph.locate("train", "data"), data_seed, given_path=options.data_path)
 
     with distributed.scope():
         models = compile_graph(graph, options.max_params)
@@ -178,7 +172,7 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
     done = _backup_epoch(run)   # epochs finished before an interruption (resume): their phases are done
     freezing, first = [], None
     try:
-        arguments = fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size, data_spec.shuffle, data_seed,
+        arguments = fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size, train.data.shuffle, data_seed,
                                   distributed)
         if augment is not None:
             arguments = adapter.augment_training(arguments, augment)
@@ -340,6 +334,9 @@ def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None
 def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFolder:
     """Start a new run of a resolved spec."""
     spec_path = Path(spec_path)
+    if options.out and (Path(options.out) / "run.json").exists():   # never write over a run that may resume
+        raise SpecError.single(Location(str(options.out)), "this folder already holds a run",
+                               f"resume it with `builder train --resume {options.out}`, or give another --out")
     distributed = distribution(graph, options)
     if distributed.chief:
         run = RunFolder(Path(options.out)) if options.out else RunFolder.create(options.runs_root, graph.name)
@@ -371,7 +368,7 @@ def resume(run: RunFolder, options: TrainOptions) -> RunFolder:
     from builder.training.run_folder import run_graph
 
     info = run.read_info()
-    if run.summary.exists() and json.loads(run.summary.read_text()).get("status") == "completed":
+    if run.summary.exists() and read_json(run.summary).get("status") == "completed":
         raise SpecError.single(Location(str(run.path)), "this run already completed; there is nothing to resume",
                                "start a new run, or evaluate this one with `builder evaluate`")
     graph = run_graph(run)

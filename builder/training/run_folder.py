@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.errors import Location, SpecError
+from builder import files
+from builder.errors import Location, SpecError, show
 from builder.graph import Graph, load_graph
 from builder.language.spec import TrainSpec
 
@@ -74,7 +75,14 @@ class RunFolder:
         return run
 
     def read_info(self) -> dict:
-        return json.loads(self.info.read_text())
+        """run.json, checked: what the run was started with (spec folder, overrides, data path, ...)."""
+        info = read_json(self.info)
+        for key, kind in (("spec_dir", str), ("overrides", dict), ("data_path", str), ("init_path", str)):
+            if info.get(key) is not None and not isinstance(info[key], kind):
+                raise SpecError.single(Location(str(self.info)), f"damaged: {key} should be "
+                                       f"{'a text' if kind is str else 'a mapping'}. Received: {show(info[key])}")
+        info.setdefault("spec_dir", str(self.path))
+        return info
 
     def write_json(self, path: Path, data: dict) -> None:
         write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
@@ -88,10 +96,61 @@ def _jsonable(value):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
+    """Write through a temporary file and rename, so a crash (or a full disk) never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object that builder wrote (run.json, summary.json, data.json, search.json), or a located error."""
+    try:
+        value = json.loads(files.read_text(path, files.MAX_JSON_BYTES))
+    except files.FileProblem as problem:
+        raise SpecError.single(Location(str(path)), problem.reason, problem.hint) from None
+    except json.JSONDecodeError as exc:
+        raise SpecError.single(Location(str(path), exc.lineno, exc.colno), f"damaged: not JSON ({exc.msg})",
+                               "the run folder was edited or cut short; train again, or restore the file") from None
+    if not isinstance(value, dict):
+        raise SpecError.single(Location(str(path)), "damaged: expected a JSON object")
+    return value
+
+
+def open_model(path: Path):
+    """`keras.models.load_model` on a file of a run folder, with safe_mode on, its archive checked first.
+
+    A damaged, truncated or tampered file (or one that safe_mode refuses, such as a Lambda layer) is a
+    located error naming it, never a traceback.
+    """
+    import zipfile
+
+    import keras
+
+    from builder.training import backends
+
+    try:
+        files.regular_file(path)
+        with zipfile.ZipFile(path) as archive:   # a zip bomb says so before anything inflates
+            unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > files.MAX_DATA_BYTES:
+                raise SpecError.single(Location(str(path)), f"damaged: it unpacks to {unpacked:,} bytes, over the "
+                                                            f"limit of {files.MAX_DATA_BYTES:,}")
+    except files.FileProblem as problem:
+        raise SpecError.single(Location(str(path)), problem.reason) from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SpecError.single(Location(str(path)), f"damaged: not a Keras model file ({exc})",
+                               "train again, or restore the file") from None
+    try:
+        model = keras.models.load_model(path)   # safe_mode=True: no Lambda, no arbitrary code
+    except Exception as exc:   # the file is untrusted input: whatever Keras raises on it is the file's fault
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise SpecError.single(Location(str(path)), f"cannot open this model: {first}",
+                               "the file is damaged, was edited, or holds code that safe_mode refuses") from None
+    return backends.adapter().reopened(model)
 
 
 def read_history(path: Path) -> list[dict]:
@@ -155,27 +214,18 @@ def save_spec_models(models: dict, run: RunFolder) -> None:
 
 def load_run_models(run: RunFolder) -> dict:
     """The trained spec models by name (one-model specs: the final model under the spec's model name)."""
-    import keras
-
-    from builder.training import backends
-
     if run.models.is_dir():
-        return {path.stem: backends.adapter().reopened(keras.models.load_model(path))
-                for path in sorted(run.models.glob("*.keras"))}
+        return {path.stem: open_model(path) for path in sorted(run.models.glob("*.keras"))}
     model = load_run_model(run)
     return {model.name: model}
 
 
 def load_run_model(run: RunFolder):
     """The run's final model, or its last checkpoint if it never finished (safe_mode stays on)."""
-    import keras
-
-    from builder.training import backends
-
     path = run.model if run.model.exists() else run.checkpoint
     if not path.exists():
         raise SpecError.single(Location(str(run.path)), "this run has no model yet (not even a checkpoint)")
-    return backends.adapter().reopened(keras.models.load_model(path))
+    return open_model(path)
 
 
 def run_graph(run: RunFolder) -> Graph:
@@ -190,15 +240,14 @@ def run_data(run: RunFolder, data_path: Path | None = None) -> tuple[Graph, Data
     info = run.read_info()
     graph = run_graph(run)
     train_spec = graph.spec.train or TrainSpec()
-    data_spec = train_spec.data
     path = data_path or (Path(info["data_path"]) if info.get("data_path") else None)
-    if path is not None and hasattr(data_spec, "path"):
-        data_spec = data_spec.model_copy(update={"path": str(Path(path).resolve())})
-    data = load_data(data_spec, Path(info["spec_dir"]), graph.locate("train", "data"), train_spec.seed)
+    given = path if hasattr(train_spec.data, "path") else None   # (a builtin set ignores --data, as it did)
+    data = load_data(train_spec.data, Path(info["spec_dir"]), graph.locate("train", "data"), train_spec.seed,
+                     given_path=given)
     return graph, data
 
 
 def read_transform(run: RunFolder) -> dict:
     """What the data source did to the inputs (data.json), for predict and the samplers; {} if nothing."""
     path = run.path / "data.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json(path) if path.exists() else {}

@@ -171,7 +171,7 @@ def test_limit_max_bytes():
     assert "the spec is 204 bytes, over the limit of 100 (limit max_bytes)" in error.problems[0].message
 
 
-def test_limit_max_bytes_is_checked_before_reading_a_file(tmp_path):
+def test_limit_max_bytes_is_checked_while_reading_a_file(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text("a: 1\n" * 100)
     with pytest.raises(SpecError, match=r"over the limit of 100 \(limit max_bytes\)"):

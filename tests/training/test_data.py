@@ -50,5 +50,5 @@ def test_a_missing_file_is_an_error_where_the_data_is_named(tmp_path):
     with pytest.raises(SpecError) as caught:
         load_data(CsvData(source="csv", path="nowhere.csv", label="y"), tmp_path, HERE)
     [problem] = caught.value.problems
-    assert problem.location == HERE and problem.message.startswith("no such file: ")
+    assert problem.location == HERE and problem.message == f"{tmp_path / 'nowhere.csv'}: no such file"
     assert problem.hint == "data paths are relative to the spec's folder"

@@ -1,0 +1,278 @@
+"""Bad input of every kind through every command: one clear message, the right exit code, no traceback.
+
+Each case makes its files in a fresh folder, runs one command in-process and checks three things: the
+exit code (1 for a bad input, 2 for a misused command line), the message, and that no Python traceback
+and no "internal error" reached the user. The spec front end has its own corpus in tests/bad_specs/;
+this one covers the rest: numbers and expressions, data files, predict inputs, run folders, outputs and
+device files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from spec_helpers import TESTS
+
+from builder.cli import main
+
+OLD_RUN = TESTS / "fixtures" / "run-fd2e3fd"   # a small trained run (iris, 4 features -> 3 classes)
+
+MLP = """\
+name: mlp
+params: {a: 1}
+inputs: {x: {shape: [INPUT]}}
+layers:
+  - {type: Dense, units: UNITS, activation: relu}
+  - {type: Dense, units: 2, activation: softmax}
+train:
+  data: DATA
+  loss: sparse_categorical_crossentropy
+  epochs: 1
+"""
+
+
+def spec(folder: Path, units="4", data="{source: builtin, name: iris}", input_shape="4", params="{a: 1}") -> Path:
+    path = folder / "spec.yaml"
+    path.write_text(MLP.replace("UNITS", units).replace("DATA", data).replace("INPUT", input_shape)
+                    .replace("{a: 1}", params))
+    return path
+
+
+def npz(folder: Path, name="data.npz", **arrays) -> str:
+    np.savez(folder / name, **arrays)
+    return name
+
+
+def numbers(n=10, width=4):
+    return np.random.default_rng(0).random((n, width)).astype("float32")
+
+
+def labels(n=10):
+    return np.arange(n) % 2
+
+
+# --- each case: (id, setup(folder) -> command line, expected exit code, expected text) ---------------------
+
+def _fifo(folder):
+    os.mkfifo(folder / "spec.yaml")
+    return ["validate", folder / "spec.yaml"]
+
+
+def _outside(folder):
+    (folder / "spec").mkdir()
+    npz(folder, x=numbers(), y=labels())
+    return ["train", spec(folder / "spec", data="{source: numpy, path: ../data.npz}"), "--out", folder / "run"]
+
+
+def _symlink_out(folder):
+    (folder / "spec").mkdir()
+    npz(folder, x=numbers(), y=labels())
+    os.symlink(folder / "data.npz", folder / "spec" / "data.npz")
+    return ["train", spec(folder / "spec", data="{source: numpy, path: data.npz}"), "--out", folder / "run"]
+
+
+def _data_fifo(folder):
+    os.mkfifo(folder / "data.npz")
+    return ["train", spec(folder, data="{source: numpy, path: data.npz}"), "--out", folder / "run"]
+
+
+def _train_on(data_name, writer):
+    def setup(folder):
+        writer(folder / data_name)
+        source = "numpy" if data_name.endswith((".npz", ".npy")) else "csv"
+        extra = ", label: y" if source == "csv" else ""
+        return ["train", spec(folder, data=f"{{source: {source}, path: {data_name}{extra}}}"), "--out", folder / "run"]
+    return setup
+
+
+def _truncated_npz(path):
+    np.savez(path, x=numbers(), y=labels())
+    path.write_bytes(path.read_bytes()[:150])
+
+
+def _object_npy(path):
+    np.savez(path, x=np.array([{"a": 1}] * 10, dtype=object), y=labels())
+
+
+def _lying_header(path):
+    import io
+
+    from numpy.lib import format as npy
+
+    header, y = io.BytesIO(), io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (999999999999, 4)})
+    np.save(y, labels())
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + numbers().tobytes())
+        archive.writestr("y.npy", y.getvalue())
+
+
+def _short_labels(path):
+    np.savez(path, x=numbers(10), y=labels(9))
+
+
+def _nan_feature(path):
+    x = numbers()
+    x[3, 1] = np.nan
+    np.savez(path, x=x, y=labels())
+
+
+def _latin1_csv(path):
+    path.write_bytes("a,b,c,d,y\n1,2,3,4,caf\xe9\n".encode("latin-1"))
+
+
+def _huge_field_csv(path):
+    path.write_text("a,b,c,d,y\n" + "1,2,3," + "9" * 200_000 + ",x\n")
+
+
+def _bad_image(folder):
+    for label in ("a", "b"):
+        (folder / "pictures" / label).mkdir(parents=True)
+        (folder / "pictures" / label / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return ["train", spec(folder, input_shape="6, 5, 1",
+                          data="{source: images, path: pictures, image_size: [6, 5], color_mode: grayscale}"),
+            "--out", folder / "run"]
+
+
+def _old_run(folder) -> Path:
+    run = folder / "run"
+    shutil.copytree(OLD_RUN, run)
+    return run
+
+
+def _predict_with(name, content):
+    def setup(folder):
+        run = _old_run(folder)
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return ["predict", run, path, "-o", folder / "out.csv"]
+    return setup
+
+
+def _predict_to(output):
+    def setup(folder):
+        run = _old_run(folder)
+        np.save(folder / "x.npy", numbers(3))
+        return ["predict", run, folder / "x.npy", "-o", folder / output]
+    return setup
+
+
+def _damaged_run(damage):
+    def setup(folder):
+        run = _old_run(folder)
+        damage(run)
+        return ["evaluate", run]
+    return setup
+
+
+def _lambda_model(run):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2)])
+    model.save(run / "model.keras")
+
+
+def _zip_bomb(run):
+    with zipfile.ZipFile(run / "model.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", b"{" + b" " * (3 * 2**30) + b"}")
+
+
+def _existing_run(folder):
+    run = _old_run(folder)
+    return ["train", spec(folder), "--out", run]
+
+
+CASES = [
+    # numbers and expressions
+    ("hex-integer-of-5000-digits", lambda f: ["validate", spec(f, units="0x" + "f" * 5000)], 1,
+     "expected a positive integer. Received: units=inf"),
+    ("infinity-through-int", lambda f: ["validate", spec(f, units='"${int(a)}"', params="{a: .inf}")], 1,
+     "'int(a)' uses inf; arithmetic takes finite numbers"),
+    ("nan-through-round", lambda f: ["validate", spec(f, units='"${round(a)}"', params="{a: .nan}")], 1,
+     "'round(a)' uses nan"),
+    ("huge-set-value", lambda f: ["validate", spec(f, units='"${a * 2}"'), "--set", "a=0o" + "7" * 3000], 1,
+     "'a * 2' uses inf"),
+    ("input-axis-of-2**120", lambda f: ["validate", spec(f, input_shape='"${a}"', params="{a: 0x" + "f" * 30 + "}")],
+     1, "expected a positive integer up to 2,147,483,647 or null"),
+    # files that are not regular files, and paths out of the spec's folder
+    ("spec-is-a-fifo", _fifo, 1, "a FIFO; builder reads regular files only"),
+    ("spec-is-a-device", lambda f: ["validate", "/dev/zero"], 1, "a device; builder reads regular files only"),
+    ("data-outside-the-spec-folder", _outside, 1, "outside the spec's folder"),
+    ("data-symlinked-out-of-the-folder", _symlink_out, 1, "outside the spec's folder"),
+    ("data-is-a-fifo", _data_fifo, 1, "a FIFO; builder reads regular files only"),
+    # data files
+    ("truncated-npz", _train_on("data.npz", _truncated_npz), 1, "is damaged"),
+    ("object-array", _train_on("data.npz", _object_npy), 1, "holds Python objects, which builder never unpickles"),
+    ("header-claims-a-terabyte", _train_on("data.npz", _lying_header), 1, "claims shape [999999999999, 4]"),
+    ("fewer-labels-than-samples", _train_on("data.npz", _short_labels), 1, "'x' has 10 samples but 'y' has 9"),
+    ("a-nan-feature", _train_on("data.npz", _nan_feature), 1, "array 'x' has 1 NaN or infinite value"),
+    ("latin-1-csv", _train_on("data.csv", _latin1_csv), 1, "not UTF-8 text: byte 0xe9 on line 2"),
+    ("200-kb-csv-field", _train_on("data.csv", _huge_field_csv), 1, "not a CSV file builder can read"),
+    ("damaged-image", _bad_image, 1, "not an image builder can read"),
+    # predict inputs and outputs
+    ("predict-wrong-width", _predict_with("x.csv", "1,2,3\n4,5,6\n"), 1,
+     "trained on 4 features per sample; this file gives 3"),
+    ("predict-empty-csv", _predict_with("x.csv", ""), 1, "has no rows of numbers"),
+    ("predict-ragged-csv", _predict_with("x.csv", "1,2,3,4\n1,2\n"), 1, "rows have different numbers of values"),
+    ("predict-garbage-npy", _predict_with("x.npy", b"not numpy at all"), 1, "neither a .npy nor a .npz file"),
+    ("predict-into-a-missing-folder", _predict_to("nowhere/out.csv"), 1, "no folder"),
+    ("predict-to-a-text-file", _predict_to("out.txt"), 1, "write predictions to a .csv or .npy file"),
+    # run folders
+    ("run-json-not-json", _damaged_run(lambda r: (r / "run.json").write_text("{oops")), 1, "damaged: not JSON"),
+    ("run-json-wrong-types", _damaged_run(lambda r: (r / "run.json").write_text('{"overrides": [1]}')), 1,
+     "damaged: overrides should be a mapping"),
+    ("model-truncated", _damaged_run(lambda r: (r / "model.keras").write_bytes((r / "model.keras").read_bytes()[:500])),
+     1, "damaged: not a Keras model file"),
+    ("model-empty", _damaged_run(lambda r: (r / "model.keras").write_bytes(b"")), 1, "damaged: not a Keras model file"),
+    ("model-with-a-lambda", _damaged_run(_lambda_model), 1, "cannot open this model"),
+    ("model-zip-bomb", _damaged_run(_zip_bomb), 1, "over the limit of"),
+    ("not-a-run-folder", lambda f: ["evaluate", f], 1, "not a run folder"),
+    # the command line
+    ("set-without-equals", lambda f: ["validate", spec(f), "--set", "a"], 2, "expected NAME=VALUE"),
+    ("train-spec-and-resume", lambda f: ["train", spec(f), "--resume", f], 2, "give a SPEC to train, or --resume"),
+    ("train-over-an-existing-run", _existing_run, 1, "this folder already holds a run"),
+    ("build-into-proc", lambda f: ["build", spec(f), "-o", "/proc/builder-cannot-write-here"], 1,
+     "/proc/builder-cannot-write-here: error: "),
+    ("schema-into-a-missing-folder", lambda f: ["schema", "-o", f / "missing" / "schema.json"], 1,
+     "schema.json: error: No such file or directory"),
+]
+
+
+@pytest.mark.parametrize("case, setup, code, expected", CASES, ids=[c[0] for c in CASES])
+def test_a_bad_input_is_one_clear_message(tmp_path, case, setup, code, expected):
+    if case == "model-zip-bomb":
+        pytest.importorskip("keras")
+    command = [str(part) for part in setup(tmp_path)]
+    result = CliRunner().invoke(main, command)
+    output = result.output
+    assert result.exit_code == code, f"{command}\n{output}"
+    assert expected in output, output
+    assert "Traceback" not in output and "internal error" not in output, output
+
+
+def test_a_bug_is_one_line_with_the_traceback_saved_and_exit_code_70(tmp_path, monkeypatch):
+    import builder.graph
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something builder did not expect")
+
+    monkeypatch.setattr(builder.graph, "load_graph", broken)
+    result = CliRunner().invoke(main, ["validate", str(spec(tmp_path))])
+    assert result.exit_code == 70
+    [first, second] = result.stderr.strip().splitlines()
+    assert first == ("builder: internal error, a bug in builder rather than in your input: RuntimeError: "
+                     "something builder did not expect")
+    saved = Path(second.split("the traceback is in ")[1].split(" ")[0])
+    assert "Traceback (most recent call last)" in saved.read_text() and "something builder" in saved.read_text()
+    saved.unlink()
+    debug = CliRunner().invoke(main, ["--debug", "validate", str(spec(tmp_path))])
+    assert isinstance(debug.exception, RuntimeError)   # --debug lets it through
