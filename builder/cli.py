@@ -7,6 +7,7 @@ inside the command, so `builder --help` and `builder validate` stay fast.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -68,12 +69,16 @@ backend_option = click.option(
     help="The Keras backend (default: $KERAS_BACKEND, else Keras' default, TensorFlow).")
 
 
+# what the system says of a file or folder whatever the program: the user's to fix, even unnamed
+_SYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE}
+
+
 class _Commands(click.Group):
     """builder's errors end here, once for every command, each with its exit code:
 
     - a `SpecError`: `file:line:col: error:` lines (or `path: error:` for a file that is not a spec), 1;
     - a `CommandError` (backend, cluster, Graphviz, export converter): one `Error:` line, 1;
-    - an `OSError` on a named file (a read-only folder, a full disk): `path: error: reason`, 1;
+    - an `OSError` on a named file, or a full disk or a refused write anywhere: `path: error: reason`, 1;
     - a usage error: click's message, 2; an interrupt: 130;
     - anything else is a bug in builder: one line that says so and where its traceback was saved, 70
       (`--debug`, or BUILDER_DEBUG=1, lets the traceback through instead).
@@ -92,8 +97,9 @@ class _Commands(click.Group):
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
         except Exception as error:   # the boundary: an OSError on a named file is the user's; the rest, a bug
-            if isinstance(error, OSError) and error.filename:   # a read-only folder, a full disk, ...
-                click.echo(f"{error.filename}: error: {error.strerror or error}", err=True)
+            if isinstance(error, OSError) and (error.filename or error.errno in _SYSTEM_REFUSALS):
+                where = f"{error.filename}: " if error.filename else ""   # a read-only folder, a full disk, ...
+                click.echo(f"{where}error: {error.strerror or error}", err=True)
                 sys.exit(1)
             if ctx.meta.get("debug") or os.environ.get("BUILDER_DEBUG") == "1":
                 raise

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -29,8 +31,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """The whole model, saved atomically after an epoch whose loss is finite: at most every `interval` s.
 
     A save costs tens of milliseconds, as much as a whole epoch of a small model, so fast epochs are
-    not saved one by one; the last good epoch is saved when training ends. Resume does not need this
-    file (it uses `ThrottledBackup`'s); `evaluate` and `predict` on an unfinished run do.
+    not saved one by one: the weights of the last good epoch that was not saved are kept in memory
+    (one copy; a model whose epochs take longer than `interval` is saved every epoch and never
+    copied), and saved when training ends, so a loss that turns NaN later leaves the last good epoch
+    on disk, not an older one. Resume does not need this file (it uses `ThrottledBackup`'s);
+    `evaluate` and `predict` on an unfinished run do.
     """
 
     def __init__(self, path: Path, interval: float = 30.0):
@@ -38,22 +43,33 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.path = Path(path)
         self.interval = interval
         self.saved_at = -math.inf
-        self.pending = False     # an epoch with finite losses not saved yet
+        self.unsaved = None      # the weights of the last good epoch, when it was not saved
+        self.saved_any = False
 
     def on_epoch_end(self, epoch, logs=None):
-        self.pending = losses_finite(logs)
-        if self.pending and time.monotonic() - self.saved_at >= self.interval:
+        if not losses_finite(logs):
+            return               # the last good epoch stays what on_train_end saves
+        if time.monotonic() - self.saved_at >= self.interval:
             self._save()
+            self.unsaved = None
+        else:
+            self.unsaved = self.model.get_weights()
 
     def on_train_end(self, logs=None):
-        if self.pending:
+        if self.unsaved is not None:
+            self.model.set_weights(self.unsaved)   # a NaN since the last good epoch is not what is kept
             self._save()
+            self.unsaved = None
 
     def _save(self):
         tmp = self.path.with_name("partial-" + self.path.name)
-        self.model.save(tmp)
-        os.replace(tmp, self.path)
-        self.saved_at, self.pending = time.monotonic(), False
+        try:
+            self.model.save(tmp)
+            os.replace(tmp, self.path)
+        except OSError as exc:   # e.g. a full disk: the earlier checkpoint stays, the partial file goes
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+        self.saved_at, self.saved_any = time.monotonic(), True
 
 
 class ThrottledBackup(keras.callbacks.BackupAndRestore):
@@ -84,6 +100,17 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
         if self.pending and not self.delete_checkpoint:   # a phase ends: the next one starts from here
             self._backup()
         super().on_train_end(logs)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError):
+            # killed during the first backup: a half-written file and no earlier copy to fall back on.
+            # Nothing finished was backed up, so the run starts over (HistoryLog drops its rows).
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            self.model._initial_epoch = 0
+            print(f"warning: the backup in {self.backup_dir} was cut short before it held an epoch; "
+                  "starting from the first epoch", file=sys.stderr)
 
     def _backup(self):
         started = time.monotonic()

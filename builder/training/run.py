@@ -98,7 +98,14 @@ class _Interrupted(Exception):
 
 def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: Path,
                  distributed: Distributed | None = None) -> RunFolder:
-    """Train into an existing run folder; resumes from its backup when there is one."""
+    """Train into an existing run folder; resumes from its backup when there is one. One process at a time:
+    a second `--resume` of the same run is refused while the first trains."""
+    with run.lock():
+        return _train_into(graph, run, options, spec_dir, distributed)
+
+
+def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: Path,
+                distributed: Distributed | None) -> RunFolder:
     train = graph.spec.train or TrainSpec()
     phases = plan_phases(graph, train, options)
     epochs = phases[-1].end
@@ -187,7 +194,9 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             log.phase = phase.number if len(phases) > 1 else None
             plan.model._initial_epoch = None   # BackupAndRestore sets it, and Keras never clears it
             # keep the backup between phases (a resume picks the phase up); the last phase deletes it
-            backup = ThrottledBackup(str(run.backup), double_checkpoint=True, delete_checkpoint=phase is phases[-1])
+            # the backup outlives the last epoch: it goes once summary.json is written (a kill in between resumes
+            # at the end instead of starting over)
+            backup = ThrottledBackup(str(run.backup), double_checkpoint=True, delete_checkpoint=False)
             with distributed.scope(), warnings.catch_warnings():
                 # a backup from the phase before (this run's, or a resume's taken at the boundary) holds that
                 # phase's optimizer, which this phase does not load
@@ -213,7 +222,6 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
             status = "stopped_early"
         plan.model.save(run.model)
         save_spec_models(models, run)
-        shutil.rmtree(run.backup, ignore_errors=True)
     plot_history(history, run.plot, f"{graph.name} ({train.kind})")
     summary = {
         "name": graph.name, "kind": train.kind, "status": status, "epochs": len(history),
@@ -238,14 +246,17 @@ def run_training(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: 
         summary.update(plan.report(history))   # e.g. sample diversity; mode collapse and divergence warnings
         for warning in summary.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
-    run.write_json(run.summary, summary)
     run.write_json(run.path / "data.json", data.transform | {"classes": data.classes})
+    run.write_json(run.summary, summary)   # the run's last word: a run with a summary is over
+    if status in ("completed", "stopped_early"):
+        shutil.rmtree(run.backup, ignore_errors=True)
     if status == "diverged":
         epoch, batch = guard.where
+        kept = (f"the last good checkpoint is {run.checkpoint}" if run.checkpoint.exists()
+                else "no epoch finished with finite losses, so there is no checkpoint")
         raise SpecError([Problem(graph.locate("train", "optimizer"),
                                  f"the loss became NaN or infinite at epoch {epoch}, batch {batch}; training stopped",
-                                 f"lower the learning rate or clip gradients (clipnorm); the last good checkpoint "
-                                 f"is {run.checkpoint}")])
+                                 f"lower the learning rate or clip gradients (clipnorm); {kept}")])
     if status == "interrupted":
         raise KeyboardInterrupt(str(run.path))
     return run

@@ -21,6 +21,7 @@ transform) for resume, transfer, and the commands in `builder.runs`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -73,6 +74,31 @@ class RunFolder:
             raise SpecError.single(Location(str(path)), "not a run folder (no run.json and spec.yaml)",
                                    "give a folder that `builder train` created under runs/")
         return run
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run folder for one process (an advisory lock on `.lock`, freed when the process ends)."""
+        try:
+            import fcntl
+        except ImportError:   # not on POSIX: no lock, as before
+            yield
+            return
+        with open(self.path / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise SpecError.single(Location(str(self.path)), f"this run is being trained by {holder}",
+                                       "wait for it to finish (or stop it), then resume") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def read_info(self) -> dict:
         """run.json, checked: what the run was started with (spec folder, overrides, data path, ...)."""

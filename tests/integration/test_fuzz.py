@@ -235,3 +235,37 @@ def test_the_good_specs_pass_the_harness_unchanged():
     assert len(GOOD) >= 7
     for path in GOOD:
         assert load_graph(load_text(path.read_bytes(), path.name)).node_count() > 0
+
+
+# --- (d) numbers: integers of any size in any base, non-finite values through every function ------------
+
+# up to 5,000 digits in each base: past Python's 4,300-digit limit on int <-> str conversions
+INTEGER = st.one_of(
+    st.integers(-(2**80), 2**80).map(str),
+    st.integers(0, 2**80).map(lambda v: f"0x{v:x}"), st.integers(0, 2**80).map(lambda v: f"0o{v:o}"),
+    st.integers(1, 5000).map(lambda n: "9" * n), st.integers(1, 5000).map(lambda n: "-" + "9" * n),
+    st.integers(1, 5000).map(lambda n: "0x" + "f" * n), st.integers(1, 5000).map(lambda n: "0o" + "7" * n))
+NON_FINITE = st.sampled_from([".inf", "-.inf", ".nan", ".NaN", "-.Inf", "1e309", "-1e309"])
+FUNCTION_CALL = st.sampled_from(["int(a)", "round(a)", "abs(a)", "min(a, 2)", "max(a, 2)", "int(-a)", "a * a",
+                                 "a // 2", "a % 3", "a / 2", "int(a) + 1", "round(a / 0.5)", "a"])
+PLACE = st.sampled_from([
+    "inputs: {x: {shape: [VALUE]}}\nlayers: [{type: Dense, units: 2}]",
+    "inputs: {x: {shape: [4]}}\nlayers: [{type: Dense, units: VALUE}]",
+    "inputs: {x: {shape: [4]}}\nlayers: [{type: Dropout, rate: VALUE}, {type: Dense, units: 2}]",
+    "inputs: {x: {shape: [4]}}\nblocks: {b: {layers: [{type: Dense, units: 2}]}}\nlayers: [{block: b, repeat: VALUE}]",
+    "inputs: {x: {shape: [4]}}\nblocks: {b: {params: {u: 2}, layers: [{type: Dense, units: '${u}'}]}}\n"
+    "layers: [{block: b, with: {u: VALUE}}]",
+    "inputs: {x: {shape: [4]}}\nlayers: [{type: Dense, units: 2}]\ntrain: {epochs: VALUE}",
+])
+
+
+@FUZZ
+@given(PLACE, st.one_of(INTEGER, NON_FINITE), st.booleans(), FUNCTION_CALL)
+def test_numbers_of_any_size_and_non_finite_values_anywhere(place, number, through_a_parameter, expression):
+    """`0x`/`0o`/decimal integers of any size and .inf/.nan, written in place or through a parameter and a
+    function, give a located error (or a valid spec), never an OverflowError or a digit-limit ValueError."""
+    if through_a_parameter:
+        text = f"name: numbers\nparams: {{a: {number}}}\n" + place.replace("VALUE", f"'${{{expression}}}'")
+    else:
+        text = "name: numbers\n" + place.replace("VALUE", number)
+    run_pipeline(text)
