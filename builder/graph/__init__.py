@@ -5,6 +5,7 @@ Modules, in the order they import each other:
     ir            Graph, ModelGraph, Node, Ref, Scope: what every later stage reads
     expressions   `${...}` parameter expressions (parsed with ast, never eval)
     expand        blocks and repeats expanded, references and the graph checked
+    roles         which spec model is the generator, discriminator, encoder or decoder of a kind
     search_space  the `search:` section: paths, probes at each range's ends, concrete specs
     render        Graph -> Graphviz DOT (and svg/png/pdf through `dot`)
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builder.graph import expand, search_space
+from builder.graph import expand, roles, search_space
 from builder.graph.ir import Graph
 from builder.language import Document, Spec, load, parse
 
@@ -27,6 +28,8 @@ __all__ = ["Graph", "load_graph", "resolve"]
 def resolve(spec: Spec, document: Document, overrides: dict[str, Any] | None = None) -> Graph:
     """Expand and check a parsed spec, its search section included; a `SpecError` lists every problem."""
     graph, errors = expand.expand(spec, document, overrides)
+    if graph is not None:
+        errors += roles.problems(graph)   # the networks a GAN kind trains
     if spec.search is not None:   # its values are tried only in a spec that is valid as written
         errors += search_space.problems(spec, document, overrides, probe=not errors)
     expand.raise_errors(errors)

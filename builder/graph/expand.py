@@ -626,6 +626,21 @@ def _train_references(train: TrainSpec, model: ModelGraph, doc: Document) -> lis
             problems.append(Problem(doc.locate(path), f"freeze.until names {show(freeze.until)}, which is no node or "
                                     f"block instance of model {show(model.name)}",
                                     did_you_mean(freeze.until, list(model.nodes) + instances)))
+    outputs = [ref.node for ref in model.outputs]
+    for key in ("loss", "metrics"):   # by output: each key names an output node
+        for name in getattr(train, key) if isinstance(getattr(train, key), dict) else ():
+            if name not in outputs:
+                problems.append(Problem(doc.locate(("train", key, name), key=True), f"{key} names {show(name)}, "
+                                        f"which is no output of model {show(model.name)} (its outputs: "
+                                        f"{', '.join(outputs)})", did_you_mean(name, outputs)))
+    logged = train.logged_metrics()
+    for key in ("early_stopping", "reduce_lr_on_plateau"):
+        watcher = getattr(train, key)
+        if watcher is not None and logged is not None and watcher.monitor not in logged:
+            problems.append(Problem(doc.locate(("train", key, "monitor")), f"{key}.monitor names "
+                                    f"{show(watcher.monitor)}, which this run does not log (it logs: "
+                                    f"{', '.join(logged)})", did_you_mean(watcher.monitor, logged)
+                                    or "add the metric to train.metrics"))
     layers = [node_id for node_id, node in model.nodes.items() if node.op == "layer"]
     for new in (train.init.map if train.init is not None else {}):
         if new not in layers:

@@ -276,14 +276,10 @@ def check_document(data: dict, document: Document) -> None:
 def _objective_problems(spec: Spec, document: Document) -> list[Problem]:
     """Each objective names `params` or a metric the run logs (loss, or one of train.metrics, val_ or not)."""
     train = spec.train or TrainSpec()
-    if train.kind != "supervised":
+    logged = train.logged_metrics()
+    if logged is None:
         return []   # other kinds log their own names (g_loss, d_loss, ...): checked when the first trial ends
-    if isinstance(train.metrics, dict):   # several outputs: Keras logs `<output>_<metric>`
-        metrics = [f"{out}_{m}" for out, ms in train.metrics.items() for m in ms]
-    else:
-        metrics = list(train.metrics)
-    logged = ["loss"] + metrics
-    known = ["params"] + logged + ["val_" + m for m in logged]
+    known = ["params"] + logged
     problems = []
     where = ("search", "objectives") if spec.search.objectives else ("search", "objective")
     for i, goal in enumerate(spec.search.goals):

@@ -236,6 +236,12 @@ for _kind in ("kernel", "bias", "recurrent", "embeddings", "beta", "gamma", "dep
     ARG_TYPES[f"{_kind}_initializer"] = name_from("initializers")
     ARG_TYPES[f"{_kind}_regularizer"] = regularizer
     ARG_TYPES[f"{_kind}_constraint"] = name_from("constraints")
+# optimizers (checked as "optimizer.<argument>"): Keras leaves these untyped (default None)
+ARG_TYPES.update({f"optimizer.{name}": positive_number for name in
+                  ("clipnorm", "clipvalue", "global_clipnorm", "epsilon", "loss_scale_factor")})
+ARG_TYPES.update({"optimizer.weight_decay": non_negative_number, "optimizer.gradient_accumulation_steps": positive_int,
+                  "optimizer.ema_overwrite_frequency": positive_int, "optimizer.ema_momentum": fraction,
+                  "optimizer.beta_1": fraction, "optimizer.beta_2": fraction, "optimizer.momentum": fraction})
 ARG_TYPES["activity_regularizer"] = regularizer
 ARG_TYPES["initializer"] = name_from("initializers")  # builder's PositionEmbedding, ClassToken
 

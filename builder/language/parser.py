@@ -181,6 +181,7 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
         elif kind in ("value_error", "assertion_error"):
             message = str((err.get("ctx") or {}).get("error", err["msg"]))
             missing.append(Problem(document.locate(path), message))
+            specific.add(path + ("",))   # a model's own check beats the other union branches at its path
         else:
             groups.setdefault(path, []).append((err, value, parent))
     problems = []

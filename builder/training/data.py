@@ -469,6 +469,9 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
             description += f", {data_spec.per_class} per class for training, the other {len(val)} for validation"
         else:
             train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
+        if len(train) == 0:
+            raise DataError(f"no sample is left to train on: {len(x):,} samples, {len(val):,} held out for "
+                            "validation", "lower validation_split (or raise per_class)")
     except DataError as exc:
         raise SpecError.single(location, str(exc), exc.hint) from None
     except files.FileProblem as exc:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from builder import __version__
 from builder.errors import Location, Problem, SpecError
@@ -142,6 +143,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
             raise SpecError.single(graph.locate("train", "kind"), str(exc)) from None
         if not plan.checked:
             check_data_shapes(graph, plan.model, plan.x)
+        if train.kind == "supervised":
+            _check_targets(graph, train, plan)
         steps = max(1, math.ceil(sample_count(plan.x) / batch_size))
         steps_per_execution = resolve_steps_per_execution(train, adapter, distributed)
         init_report = None
@@ -167,10 +170,13 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     callbacks = [EpochCheckpoint(run.checkpoint), guard, clock]   # after [log, the phase's backup], see below
     callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
     callbacks += options.callbacks
+    # the direction from the name (Keras guesses only for a few metrics, and refuses val_auc)
     if train.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
+        watcher = train.early_stopping
+        callbacks.append(keras.callbacks.EarlyStopping(**watcher.model_dump(), mode=_direction(watcher.monitor)))
     if train.reduce_lr_on_plateau:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(**train.reduce_lr_on_plateau.model_dump()))
+        watcher = train.reduce_lr_on_plateau
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(**watcher.model_dump(), mode=_direction(watcher.monitor)))
     verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
     status = "completed"
@@ -309,6 +315,46 @@ def _with_rate(spec: OptimizerSpec | str, rate) -> OptimizerSpec | str:
     if isinstance(spec, str):
         return OptimizerSpec(type=spec, learning_rate=rate)
     return spec.model_copy(update={"learning_rate": rate})
+
+
+def _check_targets(graph: Graph, train: TrainSpec, plan) -> None:
+    """The labels fit the loss and the model's output, before the first step: a located error at train.loss."""
+    y, outputs = plan.y, plan.model.outputs
+    if y is None or len(outputs) != 1 or isinstance(train.loss, dict) or not hasattr(y, "shape"):
+        return
+    name = train.loss or plan.default_loss
+    if plan.one_hot:
+        return   # MixUp/CutMix made them one-hot for the categorical twin of the loss
+    out = tuple(outputs[0].shape[1:])
+    got = tuple(y.shape[1:])
+
+    def same(a, b):   # None (a size the model leaves open) matches any size
+        return len(a) == len(b) and all(d is None or e is None or d == e for d, e in zip(a, b))
+
+    if name.startswith("sparse_"):
+        whole = y.dtype.kind in "iu" or (y.dtype.kind == "f" and bool(np.all(np.mod(y, 1) == 0)))
+        fits = same(got, out[:-1]) and whole
+        if fits and out and out[-1] is not None and len(y) and int(y.max()) >= out[-1]:
+            raise SpecError.single(graph.locate("train", "loss"), f"the labels run to {int(y.max())}, but the model "
+                                   f"outputs {out[-1]} class scores (classes 0 to {out[-1] - 1})",
+                                   f"give the output layer {int(y.max()) + 1} units")
+        need = f"integer labels of shape {list(out[:-1])}"
+    else:
+        fits = same(got, out) or (got == () and out == (1,))
+        need = f"targets of the output's shape {list(out)}"
+    if not fits:
+        hint = None
+        if y.dtype.kind in "iu" and got == () and len(out) == 1 and out[0] and out[0] > 1:
+            hint = (f"integer labels of {out[0]} classes go with loss: sparse_categorical_crossentropy"
+                    if not name.startswith("sparse_") else None)
+        raise SpecError.single(graph.locate("train", "loss"), f"loss {name} takes {need}; the data gives "
+                               f"{y.dtype} targets of shape {list(got)} for a model output of shape {list(out)}",
+                               hint)
+
+
+def _direction(metric: str) -> str:
+    """"min" for losses and errors, "max" for the rest (accuracy, auc, precision, ...)."""
+    return "min" if "loss" in metric or "error" in metric else "max"
 
 
 def _backup_epoch(run: RunFolder) -> int:

@@ -112,7 +112,8 @@ class SyntheticData(DataCommon):
     task: Literal["reverse", "copy", "sort", "add"] = Field(
         description="reverse/copy/sort: a digit string -> reversed, the same, sorted; add: `a+b` -> the sum, "
                     "a and b of at most `length` digits each.")
-    samples: int = Field(5000, ge=1, le=10_000_000, description="Distinct pairs generated.")
+    samples: int = Field(5000, ge=1, le=1_000_000, description="Distinct pairs generated (at most 1,000,000: "
+                         "pairs are made one by one in Python).")
     length: int = Field(8, ge=1, le=1000, description="The longest digit string (for add: each operand).")
     min_length: int | None = Field(None, ge=1, le=1000, description="The shortest; default: `length` "
                                    "(every string as long).")

@@ -13,18 +13,36 @@ from builder.language.spec.graph import LayerNode
 
 # --- training ----------------------------------------------------------------------
 
+FLOAT32_MAX = 3.4e38   # schedules compute in float32: a larger value overflows to inf
+
+
 class ScheduleSpec(Strict):
     """A learning-rate schedule."""
 
     type: Literal["cosine", "exponential", "piecewise", "polynomial", "inverse_time"]
-    initial_learning_rate: float | None = Field(None, gt=0)
-    decay_steps: int | None = Field(None, ge=1)
-    decay_rate: float | None = Field(None, gt=0)
+    initial_learning_rate: float | None = Field(None, gt=0, le=FLOAT32_MAX)
+    decay_steps: int | None = Field(None, ge=1, le=2**31 - 1)
+    decay_rate: float | None = Field(None, gt=0, le=1e6)
     alpha: float | None = Field(None, ge=0, le=1)
-    boundaries: list[int] | None = None
-    values: list[float] | None = None
-    warmup_steps: int = Field(0, ge=0)
-    end_learning_rate: float | None = Field(None, ge=0)
+    boundaries: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        None, max_length=10_000, description="piecewise: the steps where the rate changes, in increasing order.")
+    values: list[Annotated[float, Field(ge=0, le=FLOAT32_MAX)]] | None = Field(
+        None, max_length=10_001, description="piecewise: the rates, one more than `boundaries`.")
+    warmup_steps: int = Field(0, ge=0, le=2**31 - 1)
+    end_learning_rate: float | None = Field(None, ge=0, le=FLOAT32_MAX)
+
+    @model_validator(mode="after")
+    def _piecewise_pairs(self):
+        if self.type == "piecewise":
+            boundaries, values = self.boundaries or [], self.values
+            if values is not None and len(values) != len(boundaries) + 1:
+                raise ValueError(f"piecewise takes one more value than boundaries. Received: {len(boundaries)} "
+                                 f"boundaries and {len(values)} values")
+            if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+                raise ValueError(f"piecewise boundaries must increase. Received: boundaries={boundaries}")
+        elif self.boundaries is not None or self.values is not None:
+            raise ValueError(f"boundaries and values belong to type: piecewise. Received: type={self.type!r}")
+        return self
 
 
 def _optimizer_names() -> tuple:
@@ -234,6 +252,18 @@ class TrainSpec(Strict):
                     "to the training inputs only, in the data pipeline; validation data and the saved model "
                     "are not augmented. MixUp and CutMix mix the labels too: for classifiers, which then train "
                     "on one-hot labels.")
+
+    def logged_metrics(self) -> list[str] | None:
+        """The names Keras logs for this run (loss, each metric, and their val_ twins), or None for the kinds that
+        log their own (g_loss, d_loss, ...). Several outputs: Keras logs `<output>_<metric>`."""
+        if self.kind != "supervised":
+            return None
+        if isinstance(self.metrics, dict):
+            metrics = [f"{out}_{m}" for out, ms in self.metrics.items() for m in ms]
+        else:
+            metrics = list(self.metrics)
+        logged = ["loss"] + metrics
+        return logged + ["val_" + m for m in logged]
 
     @model_validator(mode="after")
     def _phases_or_freeze(self):

@@ -19,12 +19,20 @@ import numpy as np
 
 from builder.errors import Location, SpecError
 from builder.model.inspect import every_layer
-from builder.training.kinds.base import Plan, Samples, check_options, evaluation, sampler, training_kind
+from builder.training.kinds.base import (KindMismatch, Plan, Samples, check_options, evaluation, sampler,
+                                         training_kind)
 
 
 @training_kind("autoencoder")
 def autoencoder(graph, models, data) -> Plan:
     """The main model reconstructs its input (noise for a denoising autoencoder sits in the spec)."""
+    model = models[graph.main]
+    given, made = tuple(model.inputs[0].shape[1:]), tuple(model.outputs[0].shape[1:])
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or given != made:
+        raise KindMismatch(f"an autoencoder gives back its input: model {graph.main!r} takes "
+                           f"{[list(i.shape[1:]) for i in model.inputs]} and gives "
+                           f"{[list(o.shape[1:]) for o in model.outputs]}; one input and one output of the "
+                           "same shape are needed")
     return Plan(models[graph.main], data.x_train, data.x_train, data.x_val, data.x_val, "mean_squared_error")
 
 

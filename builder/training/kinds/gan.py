@@ -34,9 +34,10 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError, show
+from builder.graph.roles import network_name
 from builder.model.inspect import every_layer
 from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
-from builder.training.kinds.stepping import SteppedModel, network_name, output_location, rising
+from builder.training.kinds.stepping import SteppedModel, output_location, rising
 
 GAN_LOSSES = ("binary_crossentropy", "mean_squared_error")
 

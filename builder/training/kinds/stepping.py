@@ -36,40 +36,8 @@ import math
 
 import keras
 
-from builder.errors import Location, SpecError, did_you_mean, show
+from builder.errors import Location
 from builder.training import backends
-
-# --- which spec model plays which role ---------------------------------------------------------------
-
-_DEFAULT_NAMES = {
-    "generator": ("generator",),
-    "discriminator": ("discriminator", "critic"),
-    "critic": ("critic", "discriminator"),
-    "encoder": ("encoder",),
-    "decoder": ("decoder",),
-}
-_SAME_NETWORK = {"discriminator": "critic", "critic": "discriminator"}
-
-
-def network_name(graph, role: str, kind: str) -> str:
-    """The spec model that plays `role` for `kind`; a located `SpecError` when there is none."""
-    roles = graph.spec.train.roles if graph.spec.train is not None else None
-    for key in (role, _SAME_NETWORK.get(role)):
-        name = getattr(roles, key, None) if key and roles is not None else None
-        if name is not None:
-            if name not in graph.models:
-                raise SpecError.single(graph.locate("train", "roles", key),
-                                       f"roles.{key}: the spec has no model {show(name)}",
-                                       did_you_mean(name, list(graph.models))
-                                       or f"its models are: {', '.join(graph.models)}")
-            return name
-    for name in _DEFAULT_NAMES[role]:
-        if name in graph.models:
-            return name
-    raise SpecError.single(graph.locate("train", "kind"),
-                           f"kind {kind} needs a {role}, and the spec has no model named {role!r}",
-                           f"name it under train.roles.{role} (the spec's models: {', '.join(graph.models)})")
-
 
 def output_location(graph, model_name: str) -> Location:
     """The location of a spec model's (first) output node."""

@@ -24,10 +24,11 @@ import numpy as np
 from keras import ops
 
 from builder.errors import Location, SpecError, show
+from builder.graph.roles import network_name
 from builder.model.inspect import every_layer
 from builder.training.kinds.autoencoder import validation_inputs
 from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
-from builder.training.kinds.stepping import SteppedModel, network_name, rising
+from builder.training.kinds.stepping import SteppedModel, rising
 
 
 @keras.saving.register_keras_serializable(package="builder")
