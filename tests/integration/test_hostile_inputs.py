@@ -57,6 +57,38 @@ def labels(n=10):
     return np.arange(n) % 2
 
 
+TRAINED = """\
+name: iris
+inputs: {x: {shape: [4]}}
+layers:
+  - {type: Dense, units: 8, activation: relu}
+  - {id: out, type: Dense, units: OUT, activation: softmax}
+train:
+  data: DATA
+  optimizer: OPTIMIZER
+  loss: LOSS
+  metrics: [accuracy]
+  epochs: 1
+  EXTRA
+"""
+
+
+def _trained(folder: Path, optimizer="adam", loss="sparse_categorical_crossentropy", extra="seed: 0", units_out=3,
+             data="{source: builtin, name: iris}") -> Path:
+    path = folder / "spec.yaml"
+    text = TRAINED.replace("OPTIMIZER", optimizer).replace("LOSS", loss).replace("EXTRA", extra)
+    path.write_text(text.replace("OUT", str(units_out)).replace("DATA", data))
+    return path
+
+
+def _gan_without_roles(folder):
+    path = folder / "spec.yaml"
+    path.write_text("name: g\nmodels:\n  gen: {inputs: {z: {shape: [4]}}, layers: [{type: Dense, units: 4}]}\n"
+                    "  disc: {inputs: {x: {shape: [4]}}, layers: [{type: Dense, units: 1}]}\n"
+                    "train: {kind: gan, data: {source: builtin, name: iris}}\n")
+    return ["validate", path]
+
+
 # --- each case: (id, setup(folder) -> command line, expected exit code, expected text) ---------------------
 
 def _fifo(folder):
@@ -203,6 +235,31 @@ CASES = [
      "'a * 2' uses inf"),
     ("input-axis-of-2**120", lambda f: ["validate", spec(f, input_shape='"${a}"', params="{a: 0x" + "f" * 30 + "}")],
      1, "expected a positive integer up to 2,147,483,647 or null"),
+    # train sections that validate passed and training refused with a traceback
+    ("piecewise-with-too-few-values", lambda f: ["validate", _trained(f, optimizer="{type: sgd, learning_rate: "
+                                                 "{type: piecewise, boundaries: [10, 20], values: [0.1]}}")], 1,
+     "piecewise takes one more value than boundaries. Received: 2 boundaries and 1 values"),
+    ("decay-rate-1e308", lambda f: ["validate", _trained(f, optimizer="{type: sgd, learning_rate: {type: exponential, "
+                                    "decay_rate: 1.0e+308}}")], 1, "expected a number <= 1000000.0"),
+    ("clipnorm-as-text", lambda f: ["validate", _trained(f, optimizer="{type: adam, clipnorm: x}")], 1,
+     "expected a number > 0. Received: clipnorm='x'"),
+    ("monitor-not-logged", lambda f: ["validate", _trained(f, extra="early_stopping: {monitor: val_auc}")], 1,
+     "early_stopping.monitor names 'val_auc', which this run does not log"),
+    ("metrics-for-no-output", lambda f: ["validate", _trained(f, loss="{nope: mean_squared_error}")], 1,
+     "loss names 'nope', which is no output of model"),
+    ("gan-without-its-networks", _gan_without_roles, 1, "kind gan needs a generator"),
+    ("binary-loss-on-three-classes", lambda f: ["train", _trained(f, loss="binary_crossentropy", units_out=3),
+                                                "--out", f / "run"], 1,
+     "loss binary_crossentropy takes targets of the output's shape [3]"),
+    ("labels-beyond-the-outputs", lambda f: ["train", _trained(f, units_out=2), "--out", f / "run"], 1,
+     "the labels run to 2, but the model outputs 2 class scores"),
+    ("no-sample-left-to-train", lambda f: ["train", _trained(f, data="{source: builtin, name: iris, "
+                                           "validation_split: 0.9999}"), "--out", f / "run"], 1,
+     "no sample is left to train on"),
+    ("autoencoder-of-another-shape", lambda f: ["train", _trained(f, extra="kind: autoencoder", units_out=3),
+                                                "--out", f / "run"], 1, "an autoencoder gives back its input"),
+    ("ten-million-synthetic-pairs", lambda f: ["validate", _trained(
+        f, data="{source: synthetic, task: copy, samples: 10000000}")], 1, "expected a number <= 1000000"),
     # files that are not regular files, and paths out of the spec's folder
     ("spec-is-a-fifo", _fifo, 1, "a FIFO; builder reads regular files only"),
     ("spec-is-a-device", lambda f: ["validate", "/dev/zero"], 1, "a device; builder reads regular files only"),
