@@ -191,6 +191,28 @@ def json_value(v):
 json_value.schema = {"not": {"type": "object"}}
 
 
+def inline_vocabulary(v):
+    """A vocabulary written out in the spec: Keras reads a *text* value as a file name and loads that file."""
+    if not isinstance(v, list):
+        return "a list of tokens written in the spec (a text would be read as a file name)"
+    if len(v) > 1_000_000 or not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in v):
+        return "a list of up to 1,000,000 tokens (text or integers)"
+    return None
+
+
+inline_vocabulary.schema = {"type": "array", "maxItems": 1_000_000, "items": {"type": ["string", "integer"]}}
+
+
+def inline_numbers(v):
+    """Weights, statistics or boundaries written in the spec: a number or a list of numbers, never a file name."""
+    if is_number(v) or (isinstance(v, list) and len(v) <= 1_000_000 and all(is_number(x) for x in v)):
+        return None
+    return "a number or a list of numbers written in the spec"
+
+
+inline_numbers.schema = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}
+
+
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
           "uint8", "bool", "string", "mixed_float16", "mixed_bfloat16")
 
@@ -242,6 +264,9 @@ ARG_TYPES.update({f"optimizer.{name}": positive_number for name in
 ARG_TYPES.update({"optimizer.weight_decay": non_negative_number, "optimizer.gradient_accumulation_steps": positive_int,
                   "optimizer.ema_overwrite_frequency": positive_int, "optimizer.ema_momentum": fraction,
                   "optimizer.beta_1": fraction, "optimizer.beta_2": fraction, "optimizer.momentum": fraction})
+# arguments Keras would also take as a file name: only values written in the spec
+ARG_TYPES.update({"vocabulary": inline_vocabulary, "idf_weights": inline_numbers, "mean": inline_numbers,
+                  "variance": inline_numbers, "bin_boundaries": inline_numbers})
 ARG_TYPES["activity_regularizer"] = regularizer
 ARG_TYPES["initializer"] = name_from("initializers")  # builder's PositionEmbedding, ClassToken
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import keras
 import optuna
 
-from builder.errors import Location, SpecError, show
+from builder.errors import CommandError, Location, SpecError, show
 from builder.graph import load_graph
 from builder.graph.ir import Graph
 from builder.graph.search_space import concrete, dump, targets
@@ -274,6 +274,11 @@ def _study(folder: SearchFolder, spec: Spec, options: SearchOptions, name: str, 
                                    pruner=make_pruner(options.pruner, _epochs(spec, options)))
     except ValueError as error:   # the grid of a continuous range
         raise SpecError.single(Location(str(folder.spec)), str(error)) from None
+    except Exception as error:   # the storage URL is the user's: SQLAlchemy's errors name what is wrong with it
+        if storage == folder.storage_url:
+            raise
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise CommandError(f"--storage {storage}: cannot open the study there: {first}") from None
 
 
 def _optimize(folder: SearchFolder, options: SearchOptions, name: str, worker: int) -> None:

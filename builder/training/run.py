@@ -143,8 +143,6 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
             raise SpecError.single(graph.locate("train", "kind"), str(exc)) from None
         if not plan.checked:
             check_data_shapes(graph, plan.model, plan.x)
-        if train.kind == "supervised":
-            _check_targets(graph, train, plan)
         steps = max(1, math.ceil(sample_count(plan.x) / batch_size))
         steps_per_execution = resolve_steps_per_execution(train, adapter, distributed)
         init_report = None
@@ -163,6 +161,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
             if augment.mixes_labels:   # MixUp, CutMix: the run trains and validates on one-hot labels
                 plan.y, plan.y_val = augment.class_targets(plan.model, plan.x, plan.y, plan.y_val)
                 plan.one_hot = True
+        if train.kind == "supervised":   # (after MixUp and CutMix, which check their labels their own way)
+            _check_targets(graph, train, plan)
 
     if options.diagram:
         _write_diagram(graph, models, run)

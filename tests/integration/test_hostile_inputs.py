@@ -22,6 +22,7 @@ from spec_helpers import TESTS
 from builder.cli import main
 
 OLD_RUN = TESTS / "fixtures" / "run-fd2e3fd"   # a small trained run (iris, 4 features -> 3 classes)
+SEARCH_SPEC = TESTS / "fixtures" / "search-fd2e3fd" / "spec.yaml"   # a spec with a search section
 
 MLP = """\
 name: mlp
@@ -78,6 +79,14 @@ def _trained(folder: Path, optimizer="adam", loss="sparse_categorical_crossentro
     path = folder / "spec.yaml"
     text = TRAINED.replace("OPTIMIZER", optimizer).replace("LOSS", loss).replace("EXTRA", extra)
     path.write_text(text.replace("OUT", str(units_out)).replace("DATA", data))
+    return path
+
+
+def _vocabulary_file(folder):
+    (folder / "secretvocab").write_text("alpha\nbeta\n")   # Keras would read it into the model's assets
+    path = folder / "spec.yaml"
+    path.write_text("name: v\ninputs: {x: {shape: [1], dtype: string}}\n"
+                    "layers: [{type: StringLookup, vocabulary: secretvocab}]\n")
     return path
 
 
@@ -261,6 +270,8 @@ CASES = [
     ("ten-million-synthetic-pairs", lambda f: ["validate", _trained(
         f, data="{source: synthetic, task: copy, samples: 10000000}")], 1, "expected a number <= 1000000"),
     # files that are not regular files, and paths out of the spec's folder
+    ("a-vocabulary-that-names-a-file", lambda f: ["validate", _vocabulary_file(f)], 1,
+     "expected a list of tokens written in the spec (a text would be read as a file name)"),
     ("spec-is-a-fifo", _fifo, 1, "a FIFO; builder reads regular files only"),
     ("spec-is-a-device", lambda f: ["validate", "/dev/zero"], 1, "a device; builder reads regular files only"),
     ("data-outside-the-spec-folder", _outside, 1, "outside the spec's folder"),
@@ -299,6 +310,9 @@ CASES = [
     ("train-over-an-existing-run", _existing_run, 1, "this folder already holds a run"),
     ("build-into-proc", lambda f: ["build", spec(f), "-o", "/proc/builder-cannot-write-here"], 1,
      "/proc/builder-cannot-write-here: error: "),
+    ("search-with-a-storage-url-of-nothing", lambda f: ["search", SEARCH_SPEC, "--trials", "1", "--storage",
+                                                         "nonsense://x", "--out", f / "search"], 1,
+     "--storage nonsense://x: cannot open the study there"),
     ("schema-into-a-missing-folder", lambda f: ["schema", "-o", f / "missing" / "schema.json"], 1,
      "schema.json: error: No such file or directory"),
 ]
