@@ -5,20 +5,25 @@ import keras
 from builder.model.layers import _checks
 
 
-def check_args(layer, num_heads, intermediate_dim, key_dim, dropout, activation, norm_first, epsilon):
-    layer.num_heads = _checks.positive_int("num_heads", num_heads)
-    layer.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
-    layer.key_dim = _checks.optional_positive_int("key_dim", key_dim)
-    layer.dropout = _checks.fraction("dropout", dropout)
-    layer.activation = _checks.activation("activation", activation)
-    layer.norm_first = _checks.boolean("norm_first", norm_first)
-    layer.epsilon = _checks.positive_number("epsilon", epsilon)
+class TransformerBlock(keras.layers.Layer):
+    """The arguments, checks and config both blocks share; each block builds and calls its own sub-layers."""
 
+    def __init__(self, num_heads, intermediate_dim, key_dim=None, dropout=0.0, activation="relu",
+                 norm_first=False, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        self.intermediate_dim = _checks.positive_int("intermediate_dim", intermediate_dim)
+        self.key_dim = _checks.optional_positive_int("key_dim", key_dim)
+        self.dropout = _checks.fraction("dropout", dropout)
+        self.activation = _checks.activation("activation", activation)
+        self.norm_first = _checks.boolean("norm_first", norm_first)
+        self.epsilon = _checks.positive_number("epsilon", epsilon)
+        self.supports_masking = True
 
-def config(layer):
-    return {"num_heads": layer.num_heads, "intermediate_dim": layer.intermediate_dim, "key_dim": layer.key_dim,
-            "dropout": layer.dropout, "activation": layer.activation, "norm_first": layer.norm_first,
-            "epsilon": layer.epsilon}
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "intermediate_dim": self.intermediate_dim,
+                "key_dim": self.key_dim, "dropout": self.dropout, "activation": self.activation,
+                "norm_first": self.norm_first, "epsilon": self.epsilon}
 
 
 def embed_dim(layer, shape, name="input_shape"):

@@ -4,7 +4,7 @@ from builder.model.layers import _transformer
 
 
 @keras.saving.register_keras_serializable(package="builder")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(_transformer.TransformerBlock):
     """One transformer decoder block: causal self-attention, cross-attention, feed-forward.
 
     As in "Attention Is All You Need" (Vaswani et al., 2017). Position `t`
@@ -56,13 +56,6 @@ class TransformerDecoderBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_heads, intermediate_dim, key_dim=None, dropout=0.0, activation="relu",
-                 norm_first=False, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        _transformer.check_args(self, num_heads, intermediate_dim, key_dim, dropout, activation, norm_first,
-                                epsilon)
-        self.supports_masking = True
-
     def build(self, inputs_shape, context_shape=None):
         width, key_dim = _transformer.embed_dim(self, inputs_shape, "inputs_shape")
         self.self_attention = _transformer.attention(self, key_dim, "self_attention")
@@ -103,6 +96,3 @@ class TransformerDecoderBlock(keras.layers.Layer):
 
     def compute_output_shape(self, inputs_shape, context_shape=None):
         return tuple(inputs_shape)
-
-    def get_config(self):
-        return {**super().get_config(), **_transformer.config(self)}

@@ -4,7 +4,7 @@ from builder.model.layers import _transformer
 
 
 @keras.saving.register_keras_serializable(package="builder")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(_transformer.TransformerBlock):
     """One transformer encoder block: self-attention then a feed-forward network.
 
     As in "Attention Is All You Need" (Vaswani et al., 2017) and BERT: each of
@@ -48,13 +48,6 @@ class TransformerEncoderBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_heads, intermediate_dim, key_dim=None, dropout=0.0, activation="relu",
-                 norm_first=False, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        _transformer.check_args(self, num_heads, intermediate_dim, key_dim, dropout, activation, norm_first,
-                                epsilon)
-        self.supports_masking = True
-
     def build(self, input_shape):
         width, key_dim = _transformer.embed_dim(self, input_shape)
         self.self_attention = _transformer.attention(self, key_dim, "self_attention")
@@ -74,6 +67,3 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), **_transformer.config(self)}
