@@ -286,3 +286,27 @@ def test_budget_is_overridable(tmp_path):
           - {id: fc, type: Dense, units: 10}
     """, max_params=50)
     assert "to 110 parameters, over the budget of 50" in text
+
+
+@pytest.mark.parametrize("layer, count", [
+    ("{type: LSTM, units: 12000}", "576,432,000"),
+    # 2 x 3 x (8 x 9000 + 9000 x 9000 + 2 x 9000): a GRU's three gates, with reset_after's second bias
+    ("{type: Bidirectional, layer: {type: GRU, units: 9000}}", "486,540,000"),
+    # query, key, value: 3 x (8 x 128 x 65536 + 128 x 65536); output: 128 x 65536 x 8 + 8
+    ("{type: MultiHeadAttention, num_heads: 128, key_dim: 65536, inputs: {query: x, value: x}}", "293,601,288"),
+])
+def test_a_layer_without_a_formula_is_counted_before_anything_is_allocated(tmp_path, layer, count):
+    """The budget holds for every layer: a throwaway copy is built with shapes and no values first."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text(f"name: big\ninputs: {{x: {{shape: [10, 8]}}}}\nlayers:\n  - {layer}\n")
+    code = ("import resource, sys; from builder.cli import main\n"
+            "try:\n    main(['build', sys.argv[1], '--no-save'])\nexcept SystemExit as exit:\n    code = exit.code\n"
+            "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"to {count} parameters, over the budget of 250,000,000" in result.stderr
+    peak_mb = int(result.stdout.split("peak")[1])
+    assert peak_mb < 1500, f"{peak_mb} MB: the weights were allocated before the budget said no"
