@@ -193,6 +193,9 @@ json_value.schema = {"not": {"type": "object"}}
 
 def inline_vocabulary(v):
     """A vocabulary written out in the spec: Keras reads a *text* value as a file name and loads that file."""
+    if isinstance(v, str) and looks_like_path(v):
+        return "a list of tokens written in the spec, not a path or URL (files come only from the command line or " \
+               "`train.data`)"
     if not isinstance(v, list):
         return "a list of tokens written in the spec (a text would be read as a file name)"
     if len(v) > 1_000_000 or not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in v):

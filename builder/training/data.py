@@ -139,7 +139,8 @@ def csv_source(spec, folder: Path):
         raise DataError(f"{path}: every feature must be a number ({exc})",
                         "list numeric columns under `features:`") from None
     y, names = _labels([row[label] for row in rows])
-    return RawData(x, y, names, "features", f"{path.name}: {len(rows)} rows, {len(columns)} features")
+    return RawData(_numbers(x, path, "the features"), y, names, "features",
+                   f"{path.name}: {len(rows)} rows, {len(columns)} features")
 
 
 @source("numpy")

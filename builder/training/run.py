@@ -367,7 +367,8 @@ def _backup_epoch(run: RunFolder) -> int:
 
 
 def _init_source(train: TrainSpec, options: TrainOptions, spec_dir: Path) -> Path | None:
-    """Where `train.init` loads from: `--init PATH`, else `train.init.from` against the spec's folder."""
+    """Where `train.init` loads from: `--init PATH`, else `train.init.from` against the spec's folder (a run
+    folder or a model file anywhere: transfer learning starts from another run; it is opened with safe_mode)."""
     if options.init_path is not None:
         return Path(options.init_path)
     if train.init is None:

@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder import files
 from builder.errors import Location, SpecError, did_you_mean, show
 from builder.graph.ir import Graph, ModelGraph
 from builder.model.compile import layer_name
@@ -77,6 +78,10 @@ def _source_model(path: Path, graph: Graph, location: Location, max_params: int)
     if not path.exists():
         raise SpecError.single(location, f"no such file or run folder: {str(path)!r}",
                                "init paths are relative to the spec's folder (or give --init PATH)")
+    try:
+        files.regular_file(path)   # a FIFO or a device would block or never end
+    except files.FileProblem as problem:
+        raise SpecError.single(location, str(problem)) from None
     if path.name.endswith(".weights.h5"):
         models = compile_graph(graph, max_params)
         return _load_weights(models[graph.main], path, location,
