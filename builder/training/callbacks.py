@@ -103,14 +103,32 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         try:
-            super().on_train_begin(logs)
+            super().on_train_begin(logs)   # (Keras falls back to the .bkp pair itself only for an OSError)
         except (OSError, ValueError, KeyError):
+            if self._restore_previous():
+                return
             # killed during the first backup: a half-written file and no earlier copy to fall back on.
             # Nothing finished was backed up, so the run starts over (HistoryLog drops its rows).
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             self.model._initial_epoch = 0
             print(f"warning: the backup in {self.backup_dir} was cut short before it held an epoch; "
                   "starting from the first epoch", file=sys.stderr)
+
+    def _restore_previous(self) -> bool:
+        """The backup before the last (double_checkpoint's .bkp pair), when the last one cannot be read."""
+        pairs = ((self._prev_weights_path, self._weights_path),
+                 (self._prev_training_metadata_path, self._training_metadata_path))
+        if not all(os.path.exists(previous) for previous, _ in pairs):
+            return False
+        for previous, latest in pairs:
+            shutil.copyfile(previous, latest)
+        try:
+            self._load_model()
+        except (OSError, ValueError, KeyError):
+            return False
+        print(f"warning: the last backup in {self.backup_dir} could not be read; resuming from the one before",
+              file=sys.stderr)
+        return True
 
     def _backup(self):
         started = time.monotonic()

@@ -172,6 +172,26 @@ def _huge_field_csv(path):
     path.write_text("a,b,c,d,y\n" + "1,2,3," + "9" * 200_000 + ",x\n")
 
 
+def _images(folder, data: bytes):
+    for label in ("a", "b"):
+        (folder / "pictures" / label).mkdir(parents=True)
+        (folder / "pictures" / label / "0.png").write_bytes(data)
+    return ["train", spec(folder, input_shape="6, 5, 1",
+                          data="{source: images, path: pictures, image_size: [6, 5], color_mode: grayscale}"),
+            "--out", folder / "run"]
+
+
+def _bomb() -> bytes:
+    """A 9,000 x 9,000 picture (81 M pixels) in a few kilobytes of PNG."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(out, "PNG")
+    return out.getvalue()
+
+
 def _bad_image(folder):
     for label in ("a", "b"):
         (folder / "pictures" / label).mkdir(parents=True)
@@ -284,6 +304,18 @@ CASES = [
     ("fewer-labels-than-samples", _train_on("data.npz", _short_labels), 1, "'x' has 10 samples but 'y' has 9"),
     ("a-nan-feature", _train_on("data.npz", _nan_feature), 1, "array 'x' has 1 NaN or infinite value"),
     ("latin-1-csv", _train_on("data.csv", _latin1_csv), 1, "not UTF-8 text: byte 0xe9 on line 2"),
+    ("text-array", _train_on("data.npz", lambda p: np.savez(p, x=np.array(["a"] * 10), y=labels())), 1,
+     "array 'x' holds <U1 values, not numbers"),
+    ("empty-array", _train_on("data.npz", lambda p: np.savez(p, x=np.zeros((0, 4)), y=labels(0))), 1,
+     "array 'x' has no samples (shape [0, 4])"),
+    ("zero-d-array", _train_on("data.npz", lambda p: np.savez(p, x=np.float32(3), y=labels())), 1,
+     "array 'x' has no samples (shape [])"),
+    ("infinite-label", _train_on("data.npz", lambda p: np.savez(p, x=numbers(), y=np.full(10, np.inf))), 1,
+     "array 'y' has 10 NaN or infinite values"),
+    ("nan-in-a-csv-feature", _train_on("data.csv", lambda p: p.write_text("a,b,c,d,y\n1,2,nan,4,x\n1,2,3,4,y\n")),
+     1, "the features has 1 NaN or infinite value"),
+    ("empty-image", lambda f: _images(f, b""), 1, "not an image builder can read"),
+    ("decompression-bomb", lambda f: _images(f, _bomb()), 1, "over the limit of 67,108,864"),
     ("200-kb-csv-field", _train_on("data.csv", _huge_field_csv), 1, "not a CSV file builder can read"),
     ("damaged-image", _bad_image, 1, "not an image builder can read"),
     # predict inputs and outputs

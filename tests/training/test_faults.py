@@ -46,6 +46,7 @@ def interrupted_run(tmp_path, monkeypatch, epochs: int = 4, stop_after: int = 1)
     spec = write_spec(tmp_path, iris_mlp(epochs=epochs))
     with monkeypatch.context() as patch:
         patch.setattr(callbacks.HistoryLog, "on_epoch_end", ctrl_c)
+        patch.setattr(callbacks.ThrottledBackup.__init__, "__defaults__", (0.0,))   # a backup after every epoch
         result = CliRunner().invoke(main, ["train", str(spec), "--out", str(tmp_path / "run")])
     assert result.exit_code == 130, result.output
     return tmp_path / "run"
@@ -61,6 +62,19 @@ def test_a_kill_during_the_first_backup_write_starts_over_instead_of_failing_eve
     assert result.exit_code == 0, result.output
     assert "was cut short before it held an epoch; starting from the first epoch" in result.output
     assert [int(row["epoch"]) for row in read_history(run / "history.csv")] == [0, 1, 2, 3]
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_an_unreadable_last_backup_falls_back_to_the_one_before(tmp_path, monkeypatch):
+    run = interrupted_run(tmp_path, monkeypatch, epochs=6, stop_after=3)
+    backup = run / "backup"
+    assert (backup / "training_metadata.json.bkp").exists()   # double_checkpoint: the backup before the last
+    (backup / "training_metadata.json").write_text("{not json")
+    result = CliRunner().invoke(main, ["train", "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "the last backup in" in result.output and "resuming from the one before" in result.output
+    epochs = [int(row["epoch"]) for row in read_history(run / "history.csv")]
+    assert epochs == list(range(6))                      # no epoch missing or repeated
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
