@@ -17,6 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from builder.training.run_folder import save_model
+
 
 def losses_finite(logs) -> bool:
     """Whether every loss in the logs is finite: `loss`, and the `*_loss` of kinds with several (g_loss, d_loss)."""
@@ -44,7 +46,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.interval = interval
         self.saved_at = -math.inf
         self.unsaved = None      # the weights of the last good epoch, when it was not saved
-        self.saved_any = False
 
     def on_epoch_end(self, epoch, logs=None):
         if not losses_finite(logs):
@@ -62,14 +63,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.unsaved = None
 
     def _save(self):
-        tmp = self.path.with_name("partial-" + self.path.name)
-        try:
-            self.model.save(tmp)
-            os.replace(tmp, self.path)
-        except OSError as exc:   # e.g. a full disk: the earlier checkpoint stays, the partial file goes
-            tmp.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
-        self.saved_at, self.saved_any = time.monotonic(), True
+        save_model(self.model, self.path)   # e.g. a full disk: the earlier checkpoint stays, the partial file goes
+        self.saved_at = time.monotonic()
 
 
 class ThrottledBackup(keras.callbacks.BackupAndRestore):

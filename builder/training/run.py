@@ -43,7 +43,8 @@ from builder.training.data import check_data_shapes, load_data
 from builder.training.distribution import check_sharded, device, distribution
 from builder.training.kinds import KINDS, KindMismatch
 from builder.training.objects import losses_and_metrics, make_optimizer
-from builder.training.run_folder import RunFolder, plot_history, read_history, read_json, save_spec_models
+from builder.training.run_folder import (RunFolder, plot_history, read_history, read_json, save_model,
+                                         save_spec_models)
 from builder.training.transfer import apply_freeze
 
 
@@ -226,7 +227,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     elif status == "completed":
         if len(history) < epochs:
             status = "stopped_early"
-        plan.model.save(run.model)
+        save_model(plan.model, run.model)
         save_spec_models(models, run)
     plot_history(history, run.plot, f"{graph.name} ({train.kind})")
     summary = {

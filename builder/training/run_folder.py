@@ -132,6 +132,17 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def save_model(model, path: Path) -> None:
+    """`model.save` through a partial file and a rename: a kill or a full disk never leaves half a model."""
+    tmp = path.with_name("partial-" + path.name)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
 def read_json(path: Path) -> dict:
     """A JSON object that builder wrote (run.json, summary.json, data.json, search.json), or a located error."""
     try:
@@ -235,7 +246,7 @@ def save_spec_models(models: dict, run: RunFolder) -> None:
         return
     run.models.mkdir(exist_ok=True)
     for name, model in models.items():
-        model.save(run.models / f"{name}.keras")
+        save_model(model, run.models / f"{name}.keras")
 
 
 def load_run_models(run: RunFolder) -> dict:
