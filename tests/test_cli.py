@@ -65,3 +65,10 @@ def test_python_dash_m_builder_is_the_same_command_line():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "specs/lenet.yaml: ok (10 nodes in 1 model)\n"
+
+
+def test_the_readme_command_table_lists_every_command():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| command | what it does |"):].split("\n\n")[0]
+    listed = {line.split("`builder ")[1].split()[0].rstrip("`") for line in table.splitlines() if "`builder " in line}
+    assert listed == set(main.commands), sorted(set(main.commands) ^ listed)

@@ -74,7 +74,8 @@ FORMATS: dict[str, Format] = {
     "keras": Format(None, "model.keras", ".keras", {b: Converter() for b in EVERY_BACKEND},
                     "keras.models.load_model(PATH) after `import builder`"),
     "saved_model": Format("tf_saved_model", "saved_model", None, {b: TENSORFLOW for b in EVERY_BACKEND},
-                          "tf.saved_model.load(PATH).serve(x)"),
+                          "m = tf.saved_model.load(PATH); m.serve(x)  (keep m: a model loaded and called in one "
+                          "expression is freed first)"),
     "onnx": Format("onnx", "model.onnx", ".onnx",
                    {"tensorflow": Converter(("tf2onnx", "onnx"), ONNX),
                     "jax": Converter(("jax2onnx", "onnx"), "pip install jax2onnx onnx"),
