@@ -19,7 +19,6 @@ import os
 import stat
 from pathlib import Path
 
-MAX_SPEC_BYTES = 10 * 2**20
 MAX_DATA_BYTES = 2 * 2**30       # one data file, predict input or run-folder file
 MAX_JSON_BYTES = 16 * 2**20      # run.json, summary.json, data.json, search.json
 

@@ -14,24 +14,20 @@ Public entry point: `predict_files(run, inputs, output)` -> number of samples.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
 from builder import files
 from builder.errors import Location, SpecError
-from builder.training.data import DataError, apply_transform, read_arrays, read_image
+from builder.training.data import DataError, apply_transform, read_arrays, read_csv_rows, read_image
 from builder.training.run_folder import RunFolder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    try:
-        rows = [row for row in csv.reader(io.StringIO(files.read_text(path), newline="")) if row]
-    except csv.Error as exc:
-        raise DataError(f"{path} is not a CSV file builder can read: {exc}") from None
+    rows = read_csv_rows(path)
     try:
         float(rows[0][0])
     except (ValueError, IndexError):

@@ -88,12 +88,16 @@ def builtin(spec, folder: Path):
     return RawData(x * scale, bunch.target.astype("int64"), names, kind, f"scikit-learn {spec.name}", scale)
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    text = files.read_text(path)
+def read_csv_rows(path: Path) -> list[list[str]]:
+    """The non-empty rows of a UTF-8 CSV file (read through `builder.files`); a DataError if csv cannot read it."""
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        return [row for row in csv.reader(io.StringIO(files.read_text(path), newline="")) if row]
     except csv.Error as exc:   # e.g. a field over csv's 128 KiB limit
         raise DataError(f"{path} is not a CSV file builder can read: {exc}") from None
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    rows = read_csv_rows(path)
     if len(rows) < 2:
         raise DataError(f"{path} has no data rows")
     return rows[0], rows[1:]
