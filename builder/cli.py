@@ -521,16 +521,21 @@ def predict(run: str, inputs: str, output: str) -> None:
                    "model.tflite, openvino/model.xml).")
 @click.option("--model", "model_name", default=None,
               help="Which model of a several-model run (default: the one that trained).")
+@click.option("--transform/--no-transform", default=True, show_default=True,
+              help="Build the run's input transform (e.g. digit pixels x 0.0625, standardisation) into the export, "
+                   "so it takes the data's own units, as `builder predict` does.")
 @backend_option
-def export(run: str, fmt: str, output: str | None, model_name: str | None) -> None:
+def export(run: str, fmt: str, output: str | None, model_name: str | None, transform: bool) -> None:
     """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
     from builder.runs import export as exporting
 
     backend = import_keras().backend.backend()
     exporting.check_converter(fmt, backend)   # a missing converter is said before the slow part
-    exported = exporting.export_run(run, fmt, output, model_name)
+    exported = exporting.export_run(run, fmt, output, model_name, transform)
     click.echo(f"wrote {exported.path} ({fmt})")
     click.echo(f"  inputs: {'; '.join(exported.inputs)}")
+    if exported.units:
+        click.echo(f"  units: {exported.units}")
     click.echo(f"  run it with: {exported.reopen}")
 
 

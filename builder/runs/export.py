@@ -203,13 +203,35 @@ def export_model(model, fmt: str, path: Path) -> Path:
     return path
 
 
+def with_input_transform(model, transform: dict):
+    """`model` behind the run's numeric input transform (`x * scale + offset`, one Rescaling layer named
+    `input_transform`), so that the export takes the data's own units, as `builder predict` does: one
+    contract for a run's inputs. A text vocabulary stays outside (the export takes token ids), and a model
+    that does not take the data (a GAN's generator) or a transform that changes nothing is returned as is."""
+    import keras
+
+    from builder.training.data import affine_transform, is_numeric_identity
+
+    if is_numeric_identity(transform) or "vocabulary" in transform or len(model.inputs) != 1:
+        return model
+    given = model.inputs[0]
+    scale, offset = affine_transform(transform)
+    if scale.ndim and given.shape[-1] != scale.shape[-1]:
+        return model
+    inputs = keras.Input(shape=given.shape[1:], dtype=given.dtype, name=given.name)
+    scaled = keras.layers.Rescaling(scale.tolist(), offset.tolist(), name="input_transform")(inputs)
+    return keras.Model(inputs, model(scaled), name=model.name)
+
+
 @dataclass(frozen=True)
 class Exported:
-    """What `export_run` wrote: the path, and the inputs the artifact takes (`name dtype (shape)`)."""
+    """What `export_run` wrote: the path, the inputs the artifact takes (`name dtype (shape)`), and their
+    units (the run's input transform, built in or not)."""
 
     path: Path
     format: str
     inputs: list[str]
+    units: str = ""
 
     @property
     def reopen(self) -> str:
@@ -217,21 +239,33 @@ class Exported:
 
 
 def export_run(run_path: str | Path, fmt: str, output: str | Path | None = None,
-               model_name: str | None = None) -> Exported:
+               model_name: str | None = None, transform: bool = True) -> Exported:
     """Export a run's final model (or `model_name` of a several-model run) as `fmt`.
+
+    The run's model takes the data's own units with the run's input transform built in (`transform=False`:
+    the bare model, taking inputs already transformed), the same units `builder predict` takes.
 
     Raises `ExportError` (missing converter, wrong backend, bad path, refused by the converter) or
     `SpecError` (not a run folder, no such model).
     """
     import keras
 
-    from builder.training.run_folder import RunFolder
+    from builder.training.data import describe_transform, is_numeric_identity
+    from builder.training.run_folder import RunFolder, read_transform
 
     run = RunFolder.open(run_path)
     check_converter(fmt, keras.backend.backend())   # before loading anything
     path = output_path(run.path, fmt, output)
     model = _pick_model(run, model_name)
-    return Exported(export_model(model, fmt, path), fmt, describe_inputs(model))
+    units = ""
+    recorded = read_transform(run) if model_name is None else {}
+    if recorded and not is_numeric_identity(recorded):
+        built_in = with_input_transform(model, recorded) if transform else model
+        if built_in is not model:
+            model, units = built_in, f"in the data's own units: {describe_transform(recorded)} (built in)"
+        else:
+            units = f"already transformed: the training data was {describe_transform(recorded)}"
+    return Exported(export_model(model, fmt, path), fmt, describe_inputs(model), units)
 
 
 def describe_inputs(model) -> list[str]:

@@ -4,7 +4,10 @@ Inputs: `.npy` (an array of samples), `.npz` (its `x` array), `.csv` (one sample
 per row; a header row is skipped), `.txt` (one text per line), an image file,
 or a folder of images (resized to the model's input, scaled to 0..1). Arrays
 get the run's own transform first (`data.json`: raw scale, standardisation,
-vocabulary), so they are given in the units of the training data's source.
+vocabulary), so they are given in the units of the training data's source:
+the same units every export of the run takes (`builder.runs.export` builds the
+transform into the exported model). Inputs that look already transformed get
+a warning.
 Outputs: `.npy` (raw model outputs) or `.csv` (for classifiers, the predicted
 class and one probability column per class).
 
@@ -14,13 +17,15 @@ Public entry point: `predict_files(run, inputs, output)` -> number of samples.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from builder import files
 from builder.errors import Location, SpecError
-from builder.training.data import DataError, apply_transform, read_arrays, read_csv_rows, read_image
+from builder.training.data import (DataError, apply_transform, looks_transformed, read_arrays, read_csv_rows,
+                                   read_image)
 from builder.training.run_folder import RunFolder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -53,8 +58,13 @@ def _read_images(paths: list[Path], shape: tuple) -> np.ndarray:
     return np.stack([read_image(path, mode, (width, height)) for path in paths])
 
 
-def read_inputs(path: Path, input_shape: tuple, transform: dict) -> np.ndarray:
-    """The samples in `path`, in the run's units (its transform applied), shaped as the model's input."""
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def read_inputs(path: Path, input_shape: tuple, transform: dict, warn=_warn) -> np.ndarray:
+    """The samples in `path`, in the run's units (its transform applied), shaped as the model's input.
+    `warn` hears of inputs that look already transformed."""
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
@@ -79,6 +89,9 @@ def read_inputs(path: Path, input_shape: tuple, transform: dict) -> np.ndarray:
     if "mean" in transform and np.shape(x)[-1] != len(transform["mean"]):
         raise DataError(f"{path}: the run was trained on {len(transform['mean'])} features per sample; this file "
                         f"gives {np.shape(x)[-1]}")
+    doubt = looks_transformed(x, transform)
+    if doubt:
+        warn(f"{path}: {doubt}")
     x = apply_transform(x, transform)
     if tuple(x.shape[1:]) != tuple(input_shape) and int(np.prod(x.shape[1:])) == int(np.prod(input_shape)):
         x = x.reshape((len(x),) + tuple(input_shape))  # e.g. 64 pixel columns for an 8x8x1 model

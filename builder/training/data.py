@@ -492,6 +492,9 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
     y_val = y[val] if y is not None and len(val) else None
     # `scale` maps the raw values of this source (digit pixels 0..16, image bytes 0..255) to what trains
     transform: dict = {"kind": kind, "scale": scale, **raw.transform}
+    if kind != "text" and x_train.dtype.kind in "biuf" and x_train.size:
+        # the training inputs' range in the source's own units, so predict can tell inputs already scaled
+        transform["raw_range"] = [float(x_train.min()) / scale, float(x_train.max()) / scale]
     if kind == "text":
         mode = getattr(data_spec, "tokens", "words")
         vocabulary = build_vocabulary(x_train, data_spec.vocabulary_size, mode)
@@ -546,10 +549,61 @@ def apply_transform(x: np.ndarray, transform: dict) -> np.ndarray:
     """The training normalisation, for new inputs at predict time."""
     if "vocabulary" in transform:
         return vectorize(list(x), transform)
-    x = np.asarray(x, dtype="float32") * transform.get("scale", 1.0)
+    scale, offset = affine_transform(transform)
+    return np.asarray(x, dtype="float32") * scale + offset
+
+
+def affine_transform(transform: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric transform as `x * scale + offset` (per feature when standardised): the source's scale, then
+    (x - mean) / std. The same numbers `builder predict` applies and an export builds into the model."""
+    scale = np.asarray(transform.get("scale", 1.0), "float32")
+    offset = np.zeros_like(scale)
     if "mean" in transform:
-        x = (x - np.asarray(transform["mean"], "float32")) / np.asarray(transform["std"], "float32")
-    return x
+        std = np.asarray(transform["std"], "float32")
+        scale, offset = scale / std, -np.asarray(transform["mean"], "float32") / std
+    return scale, offset
+
+
+def is_numeric_identity(transform: dict) -> bool:
+    """Whether a transform leaves numeric inputs as they are (no scale, no standardisation, no vocabulary)."""
+    return "vocabulary" not in transform and "mean" not in transform and transform.get("scale", 1.0) == 1.0
+
+
+def describe_transform(transform: dict) -> str:
+    """The run's input units in words: what a user feeds `predict` and an export (README: "Input units")."""
+    if "vocabulary" in transform:
+        return (f"text: {transform.get('tokens', 'words')} mapped to token ids through the run's vocabulary "
+                f"(data.json), padded or cut to {transform.get('sequence_length')}")
+    parts = []
+    low_high = transform.get("raw_range")
+    given = f" ({low_high[0]:g}..{low_high[1]:g} in training)" if low_high else ""
+    if transform.get("scale", 1.0) != 1.0:
+        parts.append(f"multiplied by {transform['scale']:g}")
+    if "mean" in transform:
+        parts.append("standardised with the training data's mean and std (data.json)")
+    if not parts:
+        return f"the data's own values{given}, unchanged"
+    return f"the data's own values{given}, {' then '.join(parts)} as training did"
+
+
+def looks_transformed(x: np.ndarray, transform: dict) -> str | None:
+    """A warning when numeric inputs look already scaled or standardised, though predict applies the run's
+    transform itself (digit pixels given as 0..1 when training read 0..16, and the classes come out wrong)."""
+    if is_numeric_identity(transform) or "vocabulary" in transform or "raw_range" not in transform:
+        return None
+    x = np.asarray(x, dtype="float64")
+    if not x.size or not np.all(np.isfinite(x)):
+        return None
+    low, high = transform["raw_range"]
+    scale, offset = affine_transform(transform)
+    seen_low, seen_high = float(x.min()), float(x.max())
+    after = np.stack([low * scale + offset, high * scale + offset])
+    after_low, after_high = float(after.min()), float(after.max())
+    narrow = (seen_high - seen_low) < 0.25 * (high - low) and seen_high > seen_low
+    if narrow and after_low - 1e-6 <= seen_low and seen_high <= after_high + 1e-6:
+        return (f"these inputs run {seen_low:g}..{seen_high:g}, which looks already transformed: the run's "
+                f"inputs are {describe_transform(transform)}, and predict applies that itself")
+    return None
 
 
 def check_data_shapes(graph, model, x) -> None:

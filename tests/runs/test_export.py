@@ -1,6 +1,9 @@
 """`builder export`: a trained run's model, written by Keras' own `model.export`, gives the Keras model's
 predictions when run outside Keras (ONNX in onnxruntime, the SavedModel in TensorFlow, LiteRT in
-TensorFlow's interpreter, OpenVINO IR in OpenVINO), and a missing converter is one clean line."""
+TensorFlow's interpreter, OpenVINO IR in OpenVINO), and a missing converter is one clean line.
+
+One contract for a run's inputs: every export takes the data's own units (digit pixels 0..16 here), with
+the run's transform built in, exactly as `builder predict` does; the tests feed both the same raw pixels."""
 
 from __future__ import annotations
 
@@ -55,10 +58,11 @@ def trained(tmp_path_factory):
     graph = graph_of(folder, DIGITS_CNN)
     run = train(graph, folder / "spec.yaml", TrainOptions(out=folder / "run", verbose=0))
     _, data = run_data(run)
-    x = data.x_val[:64].astype("float32")
+    x = data.x_val[:64].astype("float32")   # what the model itself takes: pixels scaled to 0..1
     expected = load_run_model(run).predict(x, verbose=0)
     assert expected.shape == (64, 10)
-    return run, x, expected
+    raw = np.round(x * 16).astype("float32")   # the data's own units, as a user has them
+    return run, raw, expected
 
 
 def export(run, fmt, output) -> str:
@@ -66,6 +70,8 @@ def export(run, fmt, output) -> str:
     assert result.exit_code == 0, result.output
     assert f"wrote {output} ({fmt})" in result.output
     assert "inputs: image float32 (None, 8, 8, 1)" in result.output
+    assert "units: in the data's own units: the data's own values (0..16 in training), multiplied by 0.0625" \
+        in result.output
     return result.output
 
 
@@ -124,6 +130,40 @@ def test_keras_format_reopens_with_the_same_predictions(trained, tmp_path):
     path = tmp_path / "copy.keras"
     export(run, "keras", path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_predict_takes_the_units_every_export_takes(trained, tmp_path):
+    """The same raw pixels through `builder predict` and through the exports give the same classes (each export
+    test above checks its outputs against the Keras model's `expected`)."""
+    run, raw, expected = trained
+    np.save(tmp_path / "raw.npy", raw)
+    result = CliRunner().invoke(main, ["predict", str(run.path), str(tmp_path / "raw.npy"), "-o",
+                                       str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    rows = (tmp_path / "p.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in rows] == expected.argmax(axis=1).tolist()
+
+
+def test_predict_warns_of_inputs_already_scaled(trained, tmp_path):
+    run, raw, _ = trained
+    np.save(tmp_path / "scaled.npy", raw / 16)
+    result = CliRunner().invoke(main, ["predict", str(run.path), str(tmp_path / "scaled.npy"), "-o",
+                                       str(tmp_path / "p.npy")])
+    assert result.exit_code == 0, result.output
+    assert "these inputs run 0..1, which looks already transformed: the run's inputs are the data's own values " \
+           "(0..16 in training), multiplied by 0.0625 as training did, and predict applies that itself" in result.output
+
+
+def test_no_transform_exports_the_bare_model_and_says_its_units(trained, tmp_path):
+    run, raw, expected = trained
+    path = tmp_path / "bare.keras"
+    result = CliRunner().invoke(main, ["export", str(run.path), "--format", "keras", "-o", str(path),
+                                       "--no-transform"])
+    assert result.exit_code == 0, result.output
+    assert "units: already transformed: the training data was the data's own values (0..16 in training), " \
+           "multiplied by 0.0625" in result.output
+    np.testing.assert_allclose(keras.models.load_model(path).predict(raw / 16, verbose=0), expected, atol=1e-6)
 
 
 def test_default_output_is_under_the_run_folder(trained):
