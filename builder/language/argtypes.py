@@ -80,9 +80,9 @@ def unit_interval(v):
 
 
 # JSON Schema twins of the checkers above, for editors (see builder.language.schema).
-positive_int.schema = {"type": "integer", "minimum": 1}
-non_negative_int.schema = {"type": "integer", "minimum": 0}
-any_int.schema = {"type": "integer"}
+positive_int.schema = {"type": "integer", "minimum": 1, "maximum": MAX_DIM}
+non_negative_int.schema = {"type": "integer", "minimum": 0, "maximum": MAX_DIM}
+any_int.schema = {"type": "integer", "minimum": -MAX_DIM, "maximum": MAX_DIM}
 boolean.schema = {"type": "boolean"}
 number.schema = {"type": "number"}
 positive_number.schema = {"type": "number", "exclusiveMinimum": 0}
@@ -128,7 +128,7 @@ def list_of(check: Checker, min_len: int = 0, max_len: int = 10_000) -> Checker:
         if isinstance(v, list) and min_len <= len(v) <= max_len and all(check(x) is None for x in v):
             return None
         return f"a list of {_describe(check)}"
-    checker.schema = {"type": "array", "items": getattr(check, "schema", {}), "minItems": min_len}
+    checker.schema = {"type": "array", "items": getattr(check, "schema", {}), "minItems": min_len, "maxItems": max_len}
     return checker
 
 
@@ -174,7 +174,7 @@ def plain_string(v):
     return None
 
 
-plain_string.schema = {"type": "string"}
+plain_string.schema = {"type": "string", "not": {"pattern": _PATHLIKE.pattern}}
 
 
 def json_value(v):
@@ -188,7 +188,12 @@ def json_value(v):
     return "a number, text, boolean, or a list of them (mappings would smuggle objects in)"
 
 
-json_value.schema = {"not": {"type": "object"}}
+# Recursive (lists of lists), so it lives in the schema's $defs: see SCHEMA_DEFS.
+json_value.schema = {"$ref": "#/$defs/ArgumentValue"}
+SCHEMA_DEFS = {"ArgumentValue": {
+    "description": "A number, text (not a path or URL), boolean or null, or a list of them; never a mapping.",
+    "anyOf": [{"type": ["null", "boolean", "number"]}, plain_string.schema,
+              {"type": "array", "items": {"$ref": "#/$defs/ArgumentValue"}}]}}
 
 
 def inline_vocabulary(v):
@@ -213,7 +218,24 @@ def inline_numbers(v):
     return "a number or a list of numbers written in the spec"
 
 
-inline_numbers.schema = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}
+inline_numbers.schema = {"anyOf": [{"type": "number"},
+                                   {"type": "array", "items": {"type": "number"}, "maxItems": 1_000_000}]}
+
+
+def either(*checks: Checker, expected: str) -> Checker:
+    """A value that any of `checks` accepts (its schema: any of theirs)."""
+    def checker(v):
+        return None if any(check(v) is None for check in checks) else expected
+    checker.schema = {"anyOf": [getattr(check, "schema", {}) for check in checks]}
+    return checker
+
+
+def reshape_dim(v):
+    """One entry of Reshape's `target_shape`: a size, or -1 for the one Keras infers."""
+    return None if is_int(v) and (0 < v <= MAX_DIM or v == -1) else "a positive integer or -1"
+
+
+reshape_dim.schema = {"anyOf": [positive_int.schema, {"const": -1}]}
 
 
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
@@ -235,8 +257,7 @@ ARG_TYPES: dict[str, Checker] = {
     "pool_size": int_or_tuple(positive_int), "dilation_rate": int_or_tuple(positive_int),
     "size": int_or_tuple(positive_int), "output_size": int_or_tuple(positive_int),
     "cropping": int_or_tuple(non_negative_int),
-    "target_shape": list_of(lambda x: None if is_int(x) and (x > 0 or x == -1) else "a positive integer or -1",
-                            1, 8),
+    "target_shape": list_of(reshape_dim, 1, 8),
     "dims": list_of(positive_int, 1, 8),
     # rates and scalars
     "rate": fraction, "dropout": fraction, "recurrent_dropout": fraction,
@@ -251,8 +272,7 @@ ARG_TYPES: dict[str, Checker] = {
     "merge_mode": optional(one_of("concat", "sum", "mul", "ave")),
     "interpolation": one_of("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"),
     "dtype": optional(one_of(*DTYPES)),
-    "axis": lambda v: None if any_int(v) is None or list_of(any_int, 1, 8)(v) is None
-    else "an integer or a list of integers",
+    "axis": either(any_int, list_of(any_int, 1, 8), expected="an integer or a list of integers"),
     "seed": optional(non_negative_int),
     "trainable": boolean,
 }
@@ -299,8 +319,7 @@ _factor_range.schema = {"anyOf": [unit_interval.schema,   # type: ignore[attr-de
                                   {"type": "array", "items": unit_interval.schema, "minItems": 2, "maxItems": 2}]}
 ARG_TYPES["CutMix.factor"] = _factor_range
 ARG_TYPES["MixUp.alpha"] = positive_number   # the Beta distribution's parameter
-ARG_TYPES["Dot.axes"] = lambda v: None if any_int(v) is None or list_of(any_int, 2, 2)(v) is None \
-    else "an integer or a list of two integers"
+ARG_TYPES["Dot.axes"] = either(any_int, list_of(any_int, 2, 2), expected="an integer or a list of two integers")
 
 
 def _by_default(entry: dict) -> Checker:
@@ -361,3 +380,10 @@ def hint_for(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:
         if check in (positive_int, non_negative_int, any_int, number, positive_number, fraction):
             return "remove the quotes to write a number"
     return None
+
+
+def describe(layer_type: str, arg: str, entry: dict) -> str:
+    """What one argument of one layer type takes, in words (`builder layers Conv2D`): "a positive integer"."""
+    check = checker_for(layer_type, arg, entry)
+    group = getattr(check, "group", None)
+    return f"the name of one of Keras' {group}" if group else _describe(check)

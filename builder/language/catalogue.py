@@ -51,6 +51,7 @@ class Catalog:
     excluded: dict
     names: dict
     optimizers: dict
+    name_aliases: dict   # "losses"/"metrics" -> {Keras' alias (mse, bce, ...): the name it stands for}
     infos: dict = field(default_factory=dict, compare=False, repr=False)  # name -> LayerInfo, built once
 
     def layer(self, name: str) -> LayerInfo | None:
@@ -75,4 +76,5 @@ class Catalog:
 def catalogue() -> Catalog:
     data = json.loads(resources.read_text(resources.CATALOGUE))
     return Catalog(keras_version=data["keras_version"], layers=data["layers"], aliases=data["aliases"],
-                   excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"])
+                   excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"],
+                   name_aliases=data.get("name_aliases", {}))   # absent only while `builder catalogue` adds it

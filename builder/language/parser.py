@@ -8,13 +8,16 @@ Two checks, both reporting every problem of a file at once:
    required arguments, types). Values still holding `${...}` wait for
    `resolve`, which substitutes them and runs the same check.
 
-Public entry point: `parse(document)` -> `Spec`.
+Public entry points: `parse(document)` -> `Spec`, and `salvage(document)`: the rest of a spec that
+failed, for the later stages' checks (so a file's independent problems all come out in one run).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import types
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
@@ -134,7 +137,8 @@ def _expected(err: dict) -> str:
         return f"a number <= {ctx.get('le')}"
     if kind == "literal_error":
         choices = str(ctx.get("expected", ""))
-        return "one of " + choices if choices.count(",") < 8 else f"one of {choices.count(',') + 1} names"
+        count = len(choices.replace(" or ", ",").split(","))   # pydantic writes 'a', 'b' or 'c'
+        return "one of " + choices if count < 9 else f"one of {count} names"
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern", "")
         if pattern.startswith("^[A-Za-z_]"):
@@ -153,6 +157,12 @@ def _expected(err: dict) -> str:
     if kind in ("string_too_short", "too_short"):
         return f"at least {ctx.get('min_length')} {'characters' if kind == 'string_too_short' else 'items'}"
     return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _name_list(choices: list[str]) -> str:
+    """A literal's names for a hint; an upper-case twin of a name (MSE beside mse, Keras' aliases) is left out."""
+    names = sorted(c for c in choices if not (c.isupper() and c.lower() in choices))
+    return "the names: " + ", ".join(names)
 
 
 def _structure_problems(document: Document, error: ValidationError) -> list[Problem]:
@@ -203,6 +213,8 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
             if e["type"] == "literal_error" and isinstance(value, str):
                 choices = [c.strip().strip("'") for c in str(e["ctx"]["expected"]).replace(" or ", ",").split(",")]
                 hint = did_you_mean(value, choices)
+                if len(choices) >= 9:   # the message says "one of N names": the hint lists them
+                    hint = f"{hint + ' ' if hint else ''}{_name_list(choices)}"
             if e["type"] in ("int_type", "float_type") and isinstance(value, str):
                 hint = hint or "remove the quotes to write a number"
             if e["type"] == "bool_type" and isinstance(value, str):
@@ -420,3 +432,87 @@ def parse(document: Document) -> Spec:
     if problems:
         raise SpecError(_ordered(problems))
     return spec
+
+
+# --- the rest of a spec that failed ----------------------------------------------------------
+
+STAND_IN = "?"   # the type of a layer node whose own mapping is invalid: no layer, and no reference can name it
+
+
+@dataclass
+class Salvage:
+    """What `salvage` kept of a document: a `Spec` of its valid parts, and where later checks may only echo.
+
+    `doubtful`: the paths (into `document.data`) of the parts taken out and of the layer nodes with argument
+    problems (a misspelt `input:` leaves its node reading nothing); `names`: the names that went with them
+    (deleted keys, the blocks they sat in, replaced block instances, the values of unknown arguments), which
+    a later check may miss and wrongly call unknown.
+    """
+
+    spec: Spec | None
+    doubtful: list[tuple] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+
+
+def salvage(document: Document, rounds: int = 16) -> Salvage:
+    """The spec with its invalid parts taken out, each as small as pydantic allows, so that the graph's checks
+    (duplicate ids, references, blocks) run on the rest of a spec `parse` refused.
+
+    An optional key goes; a required one takes the mapping that holds it along; a layer node that cannot stay
+    becomes a stand-in (`type: ?`) keeping its id and inputs, and no list item is ever removed, so relative
+    references (`-1`) and every path's location stay as written. `spec` is None when the top level itself is
+    wrong (neither layers nor models), or the cuts do not settle in `rounds` passes.
+    """
+    data = copy.deepcopy(document.data)
+    result = Salvage(None)
+    if not isinstance(data, dict):
+        return result
+    for path, node in _raw_layer_nodes(data):
+        if check_layer(node, document.locate, path):
+            result.doubtful.append(path)
+            info = catalogue().layer(node["type"])
+            for key, value in node.items():   # `idd: conv1`: a name other nodes may read
+                if key not in ("id", "type", "inputs", "call") and (info is None or key not in info.args):
+                    result.names |= {v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)}
+    for _ in range(rounds):
+        try:
+            result.spec = Spec.model_validate(data)
+            return result
+        except ValidationError as exc:
+            paths = {_walk(data, err["loc"])[0] for err in exc.errors(include_url=False)}
+        for path in sorted(paths, key=len, reverse=True):   # the deepest first: an outer cut may hold an inner one
+            if not _cut(data, path, result):
+                return Salvage(None)
+    return Salvage(None)
+
+
+def _cut(data: dict, path: tuple, result: Salvage) -> bool:
+    """Take the invalid part at `path` out of `data`, noting it in `result`; False when that is the whole spec."""
+    while path:
+        parent = data
+        for part in path[:-1]:
+            if not isinstance(parent, (dict, list)) or part not in (parent if isinstance(parent, dict)
+                                                                     else range(len(parent))):
+                return True   # already inside a part cut out this round
+            parent = parent[part]
+        key = path[-1]
+        if isinstance(parent, dict):
+            if key not in parent:
+                return True   # cut already, through another problem of this round
+            del parent[key]
+            if isinstance(key, str):
+                result.names.add(key)
+        elif isinstance(parent, list) and path[-2:-1] == ("layers",) and 0 <= key < len(parent):
+            node = parent[key]
+            kept = {k: node[k] for k in ("id", "inputs") if k in node} if isinstance(node, dict) else {}
+            if isinstance(node, dict) and "block" in node and isinstance(node.get("id"), str):
+                result.names.add(node["id"])   # its inner nodes (`id.node`) are gone with it
+            parent[key] = {**kept, "type": STAND_IN}
+        else:
+            path = path[:-1]   # any other list item, or what holds it: its container goes
+            continue
+        result.doubtful.append(path)
+        if path[:1] == ("blocks",) and len(path) > 1 and isinstance(path[1], str):
+            result.names.add(path[1])   # "parameter never used", for a layer that used it and is gone
+        return True
+    return False

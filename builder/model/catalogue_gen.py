@@ -144,6 +144,26 @@ def _names(keras) -> dict:
     }
 
 
+def _name_aliases(names: dict) -> dict:
+    """Keras' own short names for losses and metrics (mse, MAE, bce, ...) -> the name they stand for.
+
+    Exactly what `keras.losses.get` / `keras.metrics.get` accept besides class and function names, so a
+    spec may write what a Keras user writes; parse turns each into the name it stands for.
+    """
+    from keras.src import losses, metrics
+    from keras.src.utils.naming import to_snake_case
+
+    aliases = {}
+    for group, module in (("losses", losses), ("metrics", metrics)):
+        table = {}
+        for alias, obj in module.ALL_OBJECTS_DICT.items():
+            canonical = to_snake_case(obj.__name__)   # a loss function's own name, or a metric class's
+            if alias not in (obj.__name__, canonical) and canonical in names[group]:
+                table[alias] = canonical
+        aliases[group] = table
+    return aliases
+
+
 def generate() -> dict:
     """The catalogue as a dict (imports Keras and builder's layers)."""
     import keras
@@ -167,9 +187,11 @@ def generate() -> dict:
         layers[name] = describe(cls, Merge)
     for name in builder_layers.__all__:
         layers[name] = describe(getattr(builder_layers, name), Merge)
+    names = _names(keras)
     return {
         "generated_by": "builder catalogue",
-        "names": _names(keras),
+        "names": names,
+        "name_aliases": _name_aliases(names),
         "optimizers": {name.lower(): _params(getattr(keras.optimizers, name).__init__, {"self", "name"})
                        for name in OPTIMIZERS},
         "keras_version": keras.__version__,

@@ -12,11 +12,17 @@ nothing: `_count_without_weights`), and a model that
 would pass the budget (`max_params`) is refused before Keras allocates it;
 a tensor of more than 2^31 values per sample is refused too.
 
-Public entry point: `compile_graph(graph, max_params=...)` -> `CompiledModels`.
+A node Keras rejects does not stop the walk: the nodes that read it are skipped (their problems would
+only echo it), the independent branches and models go on, and one `SpecError` lists every problem.
+`weights=False` builds the same models in a `StatelessScope`: shapes and parameter counts, no weight
+values (`builder validate --shapes`).
+
+Public entry point: `compile_graph(graph, max_params=..., weights=True)` -> `CompiledModels`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from typing import Any
@@ -94,6 +100,7 @@ def make_layer(type_name: str, args: dict, name: str | None = None):
 
 # --- estimates, before anything is allocated -------------------------------------------------------
 
+AXIS_ARGUMENTS = ("axis", "axes")   # counted over the whole input, batch axis included, as Keras counts them
 WEIGHTLESS = {"pooling", "reshape", "merge", "activation"}   # catalogue families with no weights to count
 
 
@@ -154,6 +161,7 @@ class _Compiler:
         self.graph = graph
         self.max_params = max_params
         self.result = CompiledModels()
+        self.problems: list[Problem] = []
 
     def fail(self, node: Node, message: str, hint: str | None = None) -> SpecError:
         return SpecError([Problem(node.location, message, hint, node=node.id)])
@@ -189,6 +197,10 @@ class _Compiler:
         if text.startswith("could not download"):   # builder's Application: not a problem with the input
             return self.fail(node, f"node {show(node.id)} ({node.type}): {text[:400]}")
         got = self.describe_inputs(node, tensors)
+        if isinstance(exc, IndexError):   # a layer indexing its input's shape with an argument: name the argument
+            return self.fail(node, f"node {show(node.id)} ({node.type}): {self.index_error(node, tensors, got)}",
+                             "count axes from 0 (the batch axis), or from the end with -1"
+                             if node.args.keys() & set(AXIS_ARGUMENTS) else None)
         rank = re.search(r"expected (?:min_)?ndim=(\d+), found ndim=(\d+)", text)
         if rank:
             return self.fail(node, f"node {show(node.id)} ({node.type}) expects a {rank.group(1)}-D input, got {got}",
@@ -198,37 +210,73 @@ class _Compiler:
                              "use padding: same, a smaller kernel or stride, or a larger input")
         return self.fail(node, f"node {show(node.id)} ({node.type}) cannot take input {got}: {text[:300]}")
 
-    def model(self, mgraph: ModelGraph) -> keras.Model:
+    def index_error(self, node: Node, tensors: dict, got: str) -> str:
+        """What an IndexError from building a layer means: the axis argument past the input's rank, quoted."""
+        try:
+            rank = len(self.tensor(tensors, node.sources[0], node).shape)
+        except (SpecError, AttributeError, IndexError, TypeError):
+            rank = None
+        for name in AXIS_ARGUMENTS:
+            value = node.args.get(name)
+            axes = value if isinstance(value, (list, tuple)) else [value]
+            bad = [a for a in axes if isinstance(a, int) and not isinstance(a, bool)
+                   and rank is not None and not -rank <= a < rank]
+            if bad:
+                return f"{name} {bad[0]} is out of range for an input of rank {rank} (axes {-rank}..{rank - 1}): {got}"
+        quoted = ", ".join(f"{k}={show(v)}" for k, v in node.args.items() if k != "trainable")
+        return f"an index is out of range for input {got}; check the arguments ({quoted or 'none'})"
+
+    def model(self, mgraph: ModelGraph) -> keras.Model | None:
+        """The model, or None when a node of it failed (its problems are in `self.problems`)."""
         tensors: dict[str, Any] = {}
         shapes, params = {}, {}
         total = 0
+        failed: set[str] = set()
         for node in mgraph.nodes.values():
-            if node.op == "input":
-                tensors[node.id] = keras.Input(shape=tuple(node.args["shape"]), dtype=node.args["dtype"],
-                                               name=node.id)
-            elif node.op == "model":
-                callee = self.result[node.type]
-                inputs = [self.tensor(tensors, r, node) for r in node.inputs]  # resolve put them in callee order
-                try:
-                    tensors[node.id] = callee(inputs[0] if len(inputs) == 1 else inputs)
-                except Exception as exc:  # Keras raises many types for a bad wiring
-                    raise self.keras_error(node, tensors, exc) from None
-                params[node.id] = 0  # the callee's weights are counted in the callee
-            else:
-                total += self.layer(node, tensors, params, total, mgraph)
-            out = tensors[node.id]
-            shapes[node.id] = _output_shapes(out)
-            for shape in (shapes[node.id] if isinstance(shapes[node.id], list) else [shapes[node.id]]):
-                if _elements(shape) > MAX_ELEMENTS:
-                    raise self.fail(node, f"node {show(node.id)} outputs {_elements(shape):,} values per sample "
-                                          f"{shape_text(shape)}, over 2^31 - 1")
-        outputs = [self.tensor(tensors, ref, mgraph.nodes[ref.node]) for ref in mgraph.outputs]
+            if any(ref.node in failed for ref in node.sources) or (node.op == "model" and node.type not in self.result):
+                failed.add(node.id)   # it reads a node (or calls a model) that failed: a problem here would echo
+                continue
+            try:
+                total = self.node(node, tensors, shapes, params, total, mgraph)
+            except SpecError as error:
+                self.problems.extend(error.problems)
+                failed.add(node.id)
+        if failed:
+            return None
+        try:
+            outputs = [self.tensor(tensors, ref, mgraph.nodes[ref.node]) for ref in mgraph.outputs]
+        except SpecError as error:   # an output `node[k]` past the node's outputs
+            self.problems.extend(error.problems)
+            return None
         inputs = [tensors[name] for name in mgraph.inputs]
         model = keras.Model(inputs[0] if len(inputs) == 1 else inputs,
                             outputs[0] if len(outputs) == 1 else outputs, name=mgraph.name)
         self.result.shapes[mgraph.name] = shapes
         self.result.params[mgraph.name] = params
         return model
+
+    def node(self, node: Node, tensors: dict, shapes: dict, params: dict, total: int, mgraph: ModelGraph) -> int:
+        """Build one node into `tensors`; the model's parameter count after it. Raises `SpecError`."""
+        if node.op == "input":
+            tensors[node.id] = keras.Input(shape=tuple(node.args["shape"]), dtype=node.args["dtype"],
+                                           name=node.id)
+        elif node.op == "model":
+            callee = self.result[node.type]
+            inputs = [self.tensor(tensors, r, node) for r in node.inputs]  # resolve put them in callee order
+            try:
+                tensors[node.id] = callee(inputs[0] if len(inputs) == 1 else inputs)
+            except Exception as exc:  # Keras raises many types for a bad wiring
+                raise self.keras_error(node, tensors, exc) from None
+            params[node.id] = 0  # the callee's weights are counted in the callee
+        else:
+            total += self.layer(node, tensors, params, total, mgraph)
+        out = tensors[node.id]
+        shapes[node.id] = _output_shapes(out)
+        for shape in (shapes[node.id] if isinstance(shapes[node.id], list) else [shapes[node.id]]):
+            if _elements(shape) > MAX_ELEMENTS:
+                raise self.fail(node, f"node {show(node.id)} outputs {_elements(shape):,} values per sample "
+                                      f"{shape_text(shape)}, over 2^31 - 1")
+        return total
 
     def layer(self, node: Node, tensors: dict, params: dict, total: int, mgraph: ModelGraph) -> int:
         info = catalogue().layer(node.type)
@@ -267,9 +315,23 @@ class _Compiler:
         return count
 
 
-def compile_graph(graph: Graph, max_params: int = DEFAULT_MAX_PARAMS) -> CompiledModels:
-    """Build every model of a resolved spec (callees first); raise `SpecError` on a node Keras rejects."""
+def compile_graph(graph: Graph, max_params: int = DEFAULT_MAX_PARAMS, weights: bool = True) -> CompiledModels:
+    """Build every model of a resolved spec (callees first); a `SpecError` lists every node Keras rejects.
+
+    `weights=False`: shapes and parameter counts only, nothing allocated (the models cannot run or be saved).
+    """
+    from keras.src.backend.common import global_state   # (the list of deferred variables; cleared below)
+
     compiler = _Compiler(graph, max_params)
-    for name, mgraph in graph.models.items():
-        compiler.result[name] = compiler.model(mgraph)
+    try:
+        with contextlib.nullcontext() if weights else keras.StatelessScope(initialize_variables=False):
+            for name, mgraph in graph.models.items():
+                model = compiler.model(mgraph)
+                if model is not None:
+                    compiler.result[name] = model
+    finally:
+        if not weights:   # never give the shape-only models' variables values later
+            global_state.set_global_attribute("uninitialized_variables", [])
+    if compiler.problems:
+        raise SpecError(sorted(compiler.problems, key=lambda p: (p.location.line, p.location.column)))
     return compiler.result

@@ -378,7 +378,8 @@ def test_cli_validate_passes_a_good_spec(name):
     nodes = sum(len(ids) for ids in GOOD[name].values())
     models = len(GOOD[name])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{path}: ok ({nodes} nodes in {models} model{'s' * (models > 1)})\n"
+    assert result.stdout == f"{path}: ok ({nodes} nodes in {models} model{'s' * (models > 1)}; shapes not checked: " \
+                            "--shapes)\n"
     assert result.stderr == ""
 
 
@@ -394,5 +395,59 @@ def test_validate_never_imports_tensorflow_or_keras():
             "print('heavy:', heavy)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "ok (22 nodes in 1 model)" in result.stdout
+    assert "ok (22 nodes in 1 model; shapes not checked: --shapes)" in result.stdout
     assert result.stdout.strip().endswith("heavy: []")
+
+
+THREE_MISTAKES = """\
+name: three
+inputs: {x: {shape: [8]}}
+layers:
+  - {id: d1, type: Dense, units: "64"}
+  - {id: d2, type: Dense, units: 8, inputs: nowhere}
+  - {id: d1, type: Dense, units: 4}
+"""
+
+
+def test_a_spec_that_fails_to_parse_still_gets_its_references_and_ids_checked():
+    assert problems_of(THREE_MISTAKES) == [
+        "4:34: expected a positive integer. Received: units='64'",
+        "5:45: node 'd2' reads 'nowhere', which is not a node or input",
+        "6:10: duplicate id 'd1' (first at line 4)",
+    ]
+
+
+def test_a_structural_mistake_elsewhere_still_lets_the_graph_be_checked():
+    text = THREE_MISTAKES.replace('"64"', "64") + "train: {epochs: '3', optimizer: {type: adamm}}\n"
+    assert [problem.split(".")[0] for problem in problems_of(text)] == [
+        "5:45: node 'd2' reads 'nowhere', which is not a node or input",
+        "6:10: duplicate id 'd1' (first at line 4)",
+        "7:17: expected an integer",
+        "7:40: expected one of 12 names",
+    ]
+
+
+def test_what_only_echoes_a_parse_problem_is_left_out():
+    # the node whose mapping is invalid stays as a stand-in: `d2` still reads it, and what `idd` would have
+    # named (`late`), `input:` would have read, and the block with a broken layer are no new problems
+    text = """\
+name: echoes
+inputs: {x: {shape: [8]}, y: {shape: [8]}}
+blocks:
+  pair: {params: {n: 4}, layers: [{type: 7, units: "${n}"}]}
+layers:
+  - {id: d1, type: [Dense]}
+  - {id: d2, type: Dense, units: 8, inputs: d1}
+  - {type: Dense, units: 8, input: y}
+  - {type: Dense, idd: late, units: 8}
+  - {type: Add, inputs: [late, d2]}
+  - {block: pair, with: {n: 3}}
+  - {type: Dense, units: 2, inputs: ghost}
+"""
+    assert problems_of(text) == [
+        "4:42: expected text. Received: type=7",
+        "6:20: expected text. Received: type=['Dense']",
+        "8:29: Dense has no argument 'input'",
+        "9:19: Dense has no argument 'idd'",
+        "12:37: node 'dense_3' reads 'ghost', which is not a node or input",
+    ]

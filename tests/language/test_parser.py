@@ -61,3 +61,27 @@ def test_a_label_mixer_with_a_class_loss_parses():
     text = text.replace("mean_squared_error", "sparse_categorical_crossentropy").replace("epocs", "epochs")
     spec = parse(load_text(text, "fixed.yaml"))
     assert [node.type for node in spec.train.augment] == ["MixUp"] and spec.train.epochs == 3
+
+
+def test_keras_loss_and_metric_aliases_parse_into_the_names_they_stand_for():
+    text = """\
+inputs: {x: {shape: [4]}}
+layers: [{type: Dense, units: 1}]
+train: {loss: mse, metrics: [mae, MSE, bce, accuracy]}
+"""
+    train = parse(load_text(text, "aliases.yaml")).train
+    assert train.loss == "mean_squared_error"   # what the run compiles, logs and records
+    assert train.metrics == ["mean_absolute_error", "mean_squared_error", "binary_crossentropy", "accuracy"]
+    by_output = parse(load_text(text.replace("loss: mse", "loss: {out: MAPE}"), "by_output.yaml")).train
+    assert by_output.loss == {"out": "mean_absolute_percentage_error"}
+
+
+def test_an_unknown_loss_names_the_closest_and_lists_the_names():
+    text = "inputs: {x: {shape: [4]}}\nlayers: [{type: Dense, units: 1}]\ntrain: {loss: msee}\n"
+    with pytest.raises(SpecError) as caught:
+        parse(load_text(text, "msee.yaml"))
+    (problem,) = caught.value.problems
+    assert (problem.location.line, problem.location.column) == (3, 15)
+    assert problem.message.startswith("expected one of") and "Received: loss='msee'" in problem.message
+    assert problem.hint.startswith("did you mean 'mse'? the names: bce, binary_crossentropy, ")
+    assert "mean_squared_error" in problem.hint and "MSE" not in problem.hint   # upper-case twins left out

@@ -1,9 +1,11 @@
-"""The committed JSON Schema and layer catalogue are generated, and must not drift from their sources."""
+"""The committed JSON Schema and layer catalogue are generated, and must not drift from their sources; the
+schema works outside a checkout, and refuses what parse refuses wherever JSON Schema can say it."""
 
 from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from spec_helpers import ROOT
 
@@ -28,7 +30,7 @@ def test_schema_documents_fields_and_layer_arguments():
     generated = schema.spec_schema()
     dense = next(v for v in generated["$defs"]["LayerNode"]["oneOf"] if v["title"] == "Dense")
     assert dense["required"] == ["type", "units"]
-    assert dense["properties"]["units"]["anyOf"][0] == {"type": "integer", "minimum": 1}
+    assert dense["properties"]["units"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     assert "relu" in dense["properties"]["activation"]["anyOf"][0]["enum"]
     assert generated["$defs"]["BlockNode"]["properties"]["per_repeat"]["description"].startswith("Per-repeat")
 
@@ -65,3 +67,147 @@ def test_every_keras_default_passes_its_argument_check():
                 if message:
                     rejected.append(f"{name}.{arg}: {message}")
     assert rejected == []
+
+
+# --- the schema as an editor or check-jsonschema uses it -----------------------------------------------------
+
+def _validator(schema_text: str):
+    document = json.loads(schema_text)
+    jsonschema.Draft202012Validator.check_schema(document)
+    return jsonschema.Draft202012Validator(document)
+
+
+def test_schema_written_outside_the_checkout_checks_a_copied_spec(tmp_path, monkeypatch):
+    """`builder schema -o` in a project far from the checkout, then the README's modeline: the schema file
+    is where the modeline points, and it accepts LeNet and refuses a broken copy of it."""
+    from click.testing import CliRunner
+
+    from builder.cli import main
+    from builder.language import load
+
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(main, ["schema", "-o", ".builder/spec.schema.json"])
+    assert result.exit_code == 0, result.output
+    assert "$schema=.builder/spec.schema.json" in result.output
+
+    text = (ROOT / "specs" / "lenet.yaml").read_text()
+    first, rest = text.split("\n", 1)
+    assert first == "# yaml-language-server: $schema=../schemas/spec.schema.json"   # the checkout's modeline
+    spec = project / "lenet.yaml"
+    spec.write_text("# yaml-language-server: $schema=.builder/spec.schema.json\n" + rest)
+    pointed = spec.parent / spec.read_text().split("$schema=", 1)[1].split("\n", 1)[0]   # as the editor reads it
+    validator = _validator(pointed.read_text())
+    assert not validator.schema["$id"].startswith(("http:", "https:"))   # nothing for an editor to fetch
+    assert list(validator.iter_errors(load(spec).data)) == []
+
+    broken = project / "broken.yaml"
+    broken.write_text(spec.read_text().replace('units: "${c5}"', "units: 4294967296"))
+    c5 = [node.get("id") for node in load(spec).data["layers"]].index("c5")
+    assert jsonschema.exceptions.best_match(validator.iter_errors(load(broken).data)).json_path == f"$.layers[{c5}]"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    return _validator(schema.schema_text())
+
+
+DROP = object()
+TRAIN = {"data": {"source": "builtin", "name": "iris"}, "loss": "sparse_categorical_crossentropy"}
+GAN_MODELS = {"generator": {"inputs": {"z": {"shape": [4]}}, "layers": [{"type": "Dense", "units": 4}]},
+              "discriminator": {"inputs": {"x": {"shape": [4]}}, "layers": [{"type": "Dense", "units": 1}]}}
+
+
+def _spec(**top) -> dict:
+    """A one-Dense spec on iris, with top-level keys replaced (DROP removes one)."""
+    data = {"inputs": {"x": {"shape": [4]}}, "layers": [{"id": "out", "type": "Dense", "units": 3}], "train": TRAIN}
+    data.update(top)
+    return {key: value for key, value in data.items() if value is not DROP}
+
+
+def _layer(**node) -> dict:
+    return _spec(layers=[node])
+
+
+def _train(**settings) -> dict:
+    return _spec(train={**TRAIN, **settings})
+
+
+def _parse_problems(tmp_path, data: dict) -> list[str]:
+    import yaml
+
+    from builder.errors import SpecError
+    from builder.language import load, parse
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        parse(load(path))
+    except SpecError as error:
+        return [problem.message for problem in error.problems]
+    return []
+
+
+# Everything parse refuses that JSON Schema can say, the schema refuses too.
+REFUSED = {
+    "units above the largest size": _layer(type="Dense", units=2**32),
+    "a Reshape size above the largest": _layer(type="Reshape", target_shape=[2**31, -1]),
+    "an axis list too long": _layer(type="LayerNormalization", axis=list(range(9))),
+    "a text argument that is a path": _layer(type="StringLookup", oov_token="/etc/passwd"),
+    "a mapping as an untyped argument": _layer(type="Dense", units=3, lora_rank={"a": 1}),
+    "a call flag the layer lacks": _layer(type="Dense", units=3, call={"use_causal_mask": True}),
+    "an argument of another optimizer": _train(optimizer={"type": "adam", "nesterov": True}),
+    "an optimizer argument out of range": _train(optimizer={"type": "sgd", "momentum": 1.5}),
+    "an unknown argument of the default optimizer": _train(optimizer={"learning_rate": 0.01, "betas": 0.9}),
+    "a learning rate of 0": _train(optimizer={"type": "adam", "learning_rate": 0}),
+    "a phase's learning rate below 0": _train(phases=[{"epochs": 1, "learning_rate": -1.0}]),
+    "boundaries on a cosine schedule": _train(optimizer={"learning_rate": {"type": "cosine", "boundaries": [10]}}),
+    "layers and models both": _spec(models=GAN_MODELS),
+    "neither layers nor models": _spec(inputs=DROP, layers=DROP),
+    "inputs without layers": _spec(layers=DROP),
+    "models beside outputs": _spec(inputs=DROP, layers=DROP, outputs=["out"], models=GAN_MODELS),
+    "a block name with a dash": _spec(blocks={"my-block": {"layers": [{"type": "ReLU"}]}}),
+    "a data path that is a URL": _train(data={"source": "csv", "path": "https://example.com/d.csv", "label": "y"}),
+    "discriminator and critic roles both": _train(kind="gan", roles={"discriminator": "d", "critic": "c"}),
+    "phases beside epochs": _train(epochs=3, phases=[{"epochs": 1}]),
+    "phases beside freeze": _train(freeze={"until": "out"}, phases=[{"epochs": 1}]),
+    "model_parallel without its mesh": _train(distribute="model_parallel"),
+    "a diffusion schedule on a supervised run": _train(diffusion={"steps": 10}),
+    "gan settings on the default kind": _train(gan={"critic_steps": 2}),
+    "per-network optimizers on a vae": _train(kind="vae", optimizers={"generator": "adam"}),
+    "a gradient penalty on a plain gan": _train(kind="gan", gan={"gradient_penalty": 10.0}),
+    "label smoothing on wgan-gp": _train(kind="wgan-gp", gan={"label_smoothing": 0.1}),
+    "an encoder role on a gan": _train(kind="gan", roles={"encoder": "e"}),
+}
+
+ACCEPTED = {
+    "the largest size": _layer(type="Dense", units=2**31 - 1),
+    "parameters inside a list": _layer(type="Reshape", target_shape=["${steps}", 1]),
+    "a parameter inside a regularizer": _layer(type="Dense", units=3, kernel_regularizer={"l2": "${wd}"}),
+    "a call flag the layer has": _layer(type="MultiHeadAttention", num_heads=2, key_dim=4,
+                                        inputs={"query": "x", "value": "x"}, call={"use_causal_mask": True}),
+    "an optimizer's own argument": _train(optimizer={"type": "sgd", "momentum": 0.9, "nesterov": True}),
+    "the default optimizer without its type": _train(optimizer={"learning_rate": 0.01, "beta_1": 0.8}),
+    "a piecewise schedule": _train(optimizer={"learning_rate": {"type": "piecewise", "boundaries": [10],
+                                                                "values": [0.1, 0.01]}}),
+    "several models": _spec(inputs=DROP, layers=DROP, models=GAN_MODELS, train={**TRAIN, "kind": "gan"}),
+    "a null beside several models": _spec(inputs=None, layers=DROP, models=GAN_MODELS,
+                                          train={**TRAIN, "kind": "gan"}),
+    "a critic role on wgan-gp": _train(kind="wgan-gp", roles={"critic": "c"}, gan={"gradient_penalty": 5.0}),
+    "null gan settings on the default kind": _train(gan=None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_the_schema_refuses_what_parse_refuses(case, validator, tmp_path):
+    data = REFUSED[case]
+    assert _parse_problems(tmp_path, data), "parse should refuse this case"
+    assert not validator.is_valid(data)
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_the_schema_accepts_what_parse_accepts(case, validator, tmp_path):
+    data = ACCEPTED[case]
+    assert _parse_problems(tmp_path, data) == []
+    assert [e.message for e in validator.iter_errors(data)] == []

@@ -313,3 +313,77 @@ def test_a_layer_without_a_formula_is_counted_before_anything_is_allocated(tmp_p
     assert f"to {count} parameters, over the budget of 250,000,000" in result.stderr
     peak_mb = int(result.stdout.split("peak")[1])
     assert peak_mb < 1500, f"{peak_mb} MB: the weights were allocated before the budget said no"   # 3.1 GB if so
+
+
+def compile_problems(tmp_path, text: str, **kwargs) -> list[str]:
+    graph = graph_of(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        compile_graph(graph, **kwargs)
+    return [f"{p.location.line}:{p.message}" for p in info.value.problems]
+
+
+def test_every_independent_shape_error_comes_out_and_nodes_after_a_failure_are_skipped(tmp_path):
+    problems = compile_problems(tmp_path, """
+        models:
+          body:
+            inputs: {x: {shape: [8]}, image: {shape: [8, 8, 3]}}
+            layers:
+              - {id: flat, type: Dense, units: 16, inputs: x}
+              - {id: conv, type: Conv2D, filters: 4, kernel_size: 3}
+              - {id: after_conv, type: Dense, units: 2}
+              - {id: pool, type: MaxPooling2D, pool_size: 16, inputs: image}
+              - {id: ok, type: Dense, units: 2, inputs: x}
+            outputs: [after_conv, pool, ok]
+          head:
+            inputs: {x: {shape: [8]}, image: {shape: [8, 8, 3]}}
+            layers:
+              - {id: body, model: body, inputs: [x, image]}
+              - {id: bad, type: Conv1D, filters: 2, kernel_size: 3, inputs: x}
+            outputs: [body, bad]
+    """)
+    # after_conv reads the failed conv and model `head` calls the failed `body`: no echo of either
+    assert problems == [
+        "6:node 'conv' (Conv2D) expects a 4-D input, got (None, 16) from 'flat'",
+        "8:node 'pool' (MaxPooling2D) shrinks a dimension to zero or less: input (None, 8, 8, 3) from 'image'",
+        "15:node 'bad' (Conv1D) expects a 3-D input, got (None, 8) from 'x'",
+    ]
+
+
+@pytest.mark.parametrize("layer", ["BatchNormalization", "LayerNormalization"])
+def test_an_axis_past_the_input_rank_is_named_not_an_index_error(tmp_path, layer):
+    problems = compile_problems(tmp_path, f"""
+        inputs: {{x: {{shape: [8, 8, 3]}}}}
+        layers:
+          - {{id: norm, type: {layer}, axis: 5}}
+    """)
+    assert problems == [f"3:node 'norm' ({layer}): axis 5 is out of range for an input of rank 4 (axes -4..3): "
+                        "(None, 8, 8, 3) from 'x'"]
+
+
+def test_a_concatenation_axis_past_the_rank_is_named_too(tmp_path):
+    problems = compile_problems(tmp_path, """
+        inputs: {x: {shape: [4, 3]}}
+        layers:
+          - {id: both, type: Concatenate, axis: -4, inputs: [x, x]}
+    """)
+    assert problems == ["3:node 'both' (Concatenate): axis -4 is out of range for an input of rank 3 (axes -3..2): "
+                        "(None, 4, 3) from 'x', (None, 4, 3) from 'x'"]
+
+
+def test_shapes_without_weights_allocate_nothing_and_report_the_same_errors(tmp_path):
+    graph = graph_of(tmp_path, """
+        inputs: {x: {shape: [224, 224, 64]}}
+        layers:
+          - {type: Flatten}
+          - {id: fc, type: Dense, units: 1000}
+    """)
+    models = compile_graph(graph, max_params=10**12, weights=False)   # 3.2 G parameters, as shapes only
+    assert models.params["spec"]["fc"] == 224 * 224 * 64 * 1000 + 1000 and models.shapes["spec"]["fc"] == (None, 1000)
+    assert models["spec"].weights and all(v._value is None for v in models["spec"].weights)   # no values
+    problems = compile_problems(tmp_path, """
+        inputs: {x: {shape: [64]}}
+        layers:
+          - {id: dense1, type: Dense, units: 128}
+          - {id: conv3, type: Conv2D, filters: 8, kernel_size: 3}
+    """, weights=False)
+    assert problems == ["4:node 'conv3' (Conv2D) expects a 4-D input, got (None, 128) from 'dense1'"]

@@ -20,12 +20,12 @@ A spec in brief::
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from builder.language.spec.data import (BuiltinData, ClassLabel, CorpusData, CsvData, DataCommon, DataPath, DataSpec,
                                         ImageFolderData, KerasData, NumpyData, SyntheticData, TextData)
 from builder.language.spec.fields import (REF_PATTERN, Description, Dim, Inputs, NodeId, ParamName, Placeholder, Ref,
-                                          RefName, RelativeRef, Size, SpecName, Strict, Value)
+                                          RefName, RelativeRef, Size, SpecName, Strict, Value, presence)
 from builder.language.spec.graph import BlockNode, BlockSpec, InputSpec, LayerNode, Layers, ModelNode, ModelSpec, Node
 from builder.language.spec.search import (Choice, FloatRange, IntRange, Objective, SearchDimension, SearchPath,
                                           SearchSpec, SearchValue)
@@ -50,13 +50,26 @@ __all__ = [
 
 # --- the spec ------------------------------------------------------------------------
 
+ONE_OR_MANY = "give either `inputs`/`layers`/`outputs` (one model) or `models` (several), not both"
+
+
 class Spec(Strict):
     """A builder spec: one model (`inputs`, `layers`, `outputs`) or several (`models`)."""
+
+    # `_one_or_many_models`, for editors
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"title": "one model", **presence(given=("inputs", "layers"), absent=("models",), why=ONE_OR_MANY)},
+        {"title": "several models", **presence(given=("models",), absent=("inputs", "layers", "outputs"),
+                                               why=ONE_OR_MANY)}]})
 
     name: SpecName | None = Field(None, description="Default: the file's name.")
     description: Description | None = None
     params: dict[ParamName, Value] = Field(default_factory=dict, description="Spec-wide parameters, used as "
                                            "`${name}` anywhere in layers; override with `--set name=value`.")
+    small: dict[ParamName, Value] | None = Field(None, description="A version of the spec that trains on a CPU in "
+                                                 "minutes: `params:` values that replace the defaults with "
+                                                 "`--small` (a `--set` still wins), and that a run too slow for "
+                                                 "its device names in its warning.")
     blocks: dict[ParamName, BlockSpec] = Field(default_factory=dict, max_length=1000)
     inputs: dict[NodeId, InputSpec] | None = Field(None, min_length=1, max_length=64)
     layers: Layers | None = None
@@ -70,7 +83,7 @@ class Spec(Strict):
     def _one_or_many_models(self):
         single = self.inputs is not None or self.layers is not None or self.outputs is not None
         if single and self.models is not None:
-            raise ValueError("give either `inputs`/`layers`/`outputs` (one model) or `models` (several), not both")
+            raise ValueError(ONE_OR_MANY)
         if not single and self.models is None:
             raise ValueError("a spec needs `inputs` and `layers` (one model) or `models` (several)")
         if single and (self.inputs is None or self.layers is None):

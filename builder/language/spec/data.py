@@ -11,13 +11,17 @@ from builder.language.spec.fields import Size, Strict
 
 # --- data sources ---------------------------------------------------------------
 
+URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://"
+NOT_A_URL = {"not": {"pattern": URL_PATTERN}}   # `_local_path` in the JSON Schema
+
+
 def _local_path(value: str) -> str:
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+    if re.match(URL_PATTERN, value):
         raise ValueError(f"expected a local path, not a URL. Received: path={value[:80]!r}")
     return value
 
 
-DataPath = Annotated[str, Field(min_length=1, max_length=4096,
+DataPath = Annotated[str, Field(min_length=1, max_length=4096, json_schema_extra=NOT_A_URL,
                                 description="A local path, relative to the spec's folder (no URLs)."),
                      AfterValidator(_local_path)]
 

@@ -32,3 +32,24 @@ Description = Annotated[str, Field(max_length=2000, description="Free text, show
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)
+
+
+# --- cross-field rules in the JSON Schema ---------------------------------------------
+
+def _why(schema: dict, why: str | None) -> dict:
+    # `errorMessage`: yaml-language-server shows it instead of its own "Incorrect type. Expected null"
+    return {**schema, "errorMessage": why} if why else schema
+
+
+def presence(given: tuple[str, ...] = (), absent: tuple[str, ...] = (), why: str | None = None) -> dict:
+    """A JSON Schema twin of a model validator's rule: keys in `given` are there and not null, keys in `absent`
+    missing or null (pydantic takes a null as not given); `why` is what an editor says when it fails. Used in
+    `json_schema_extra`, so that an editor refuses what parse refuses."""
+    properties = {name: {"not": {"type": "null"}} for name in given} | \
+                 {name: _why({"type": "null"}, why) for name in absent}
+    return {"required": list(given), "properties": properties} if given else {"properties": properties}
+
+
+def one_of_values(field: str, values, why: str | None = None) -> dict:
+    """A JSON Schema condition: `field` is given and is one of `values`."""
+    return {"required": [field], "properties": {field: _why({"enum": list(values)}, why)}}

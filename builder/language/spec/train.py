@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from builder.language.catalogue import catalogue
-from builder.language.spec.data import BuiltinData, DataSpec, _local_path
-from builder.language.spec.fields import ParamName, Strict
+from builder.language.spec.data import NOT_A_URL, BuiltinData, DataSpec, _local_path
+from builder.language.spec.fields import ParamName, Strict, one_of_values, presence
 from builder.language.spec.graph import LayerNode
 
 # --- training ----------------------------------------------------------------------
@@ -18,6 +18,10 @@ FLOAT32_MAX = 3.4e38   # schedules compute in float32: a larger value overflows 
 
 class ScheduleSpec(Strict):
     """A learning-rate schedule."""
+
+    model_config = ConfigDict(json_schema_extra={  # `_piecewise_pairs`, for editors
+        "if": {"not": one_of_values("type", ["piecewise"])},
+        "then": presence(absent=("boundaries", "values"), why="boundaries and values belong to type: piecewise")})
 
     type: Literal["cosine", "exponential", "piecewise", "polynomial", "inverse_time"]
     initial_learning_rate: float | None = Field(None, gt=0, le=FLOAT32_MAX)
@@ -55,7 +59,8 @@ class OptimizerSpec(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 
     type: Literal[_optimizer_names()] = Field("adam", description="A Keras optimizer, lower case.")  # type: ignore[valid-type]
-    learning_rate: float | ScheduleSpec | None = Field(None, description="A number > 0 or a schedule.")
+    learning_rate: float | ScheduleSpec | None = Field(None, description="A number > 0 or a schedule.",
+                                                       json_schema_extra={"exclusiveMinimum": 0})  # numbers only
 
     @model_validator(mode="after")
     def _positive_rate(self):
@@ -68,8 +73,16 @@ class OptimizerSpec(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
-LossName = Literal[tuple(catalogue().names["losses"])]  # type: ignore[valid-type]
-MetricName = Literal[tuple(catalogue().names["metrics"])]  # type: ignore[valid-type]
+def _named(group: str):
+    """A loss or metric by its name or by one of Keras' own aliases (mse, mae, bce, ...), which parse turns
+    into the name it stands for: the run, its logs and its records all use one name."""
+    aliases = catalogue().name_aliases.get(group, {})
+    return Annotated[Literal[tuple(catalogue().names[group]) + tuple(aliases)],  # type: ignore[valid-type]
+                     AfterValidator(lambda name: aliases.get(name, name))]
+
+
+LossName = _named("losses")
+MetricName = _named("metrics")
 TrainingKind = Literal["supervised", "autoencoder", "vae", "gan", "cgan", "wgan-gp", "seq2seq",
                        "language-model", "diffusion"]
 
@@ -116,10 +129,14 @@ class DiffusionSpec(Strict):
 
 ADVERSARIAL_KINDS = ("gan", "cgan", "wgan-gp")
 AUTOENCODING_KINDS = ("autoencoder", "vae")
+ONE_ADVERSARY = "give `discriminator` or `critic` (the same network), not both"
 
 
 class RolesSpec(Strict):
     """Which model of the spec plays which part in training; a role left out is the model of its name."""
+
+    model_config = ConfigDict(json_schema_extra={  # _one_adversary
+        "if": presence(given=("discriminator",)), "then": presence(absent=("critic",), why=ONE_ADVERSARY)})
 
     generator: ParamName | None = Field(None, description="gan, cgan, wgan-gp: noise (and a label, for cgan) -> "
                                         "a sample. Default: the model named `generator`.")
@@ -137,7 +154,7 @@ class RolesSpec(Strict):
     @model_validator(mode="after")
     def _one_adversary(self):
         if self.discriminator is not None and self.critic is not None:
-            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+            raise ValueError(ONE_ADVERSARY)
         return self
 
 
@@ -146,6 +163,9 @@ OptimizerName = Literal[_optimizer_names()]  # type: ignore[valid-type]
 
 class NetworkOptimizersSpec(Strict):
     """One optimizer per network (gan, cgan, wgan-gp); a network not named here uses `train.optimizer`."""
+
+    model_config = ConfigDict(json_schema_extra={  # _one_adversary
+        "if": presence(given=("discriminator",)), "then": presence(absent=("critic",), why=ONE_ADVERSARY)})
 
     generator: OptimizerSpec | OptimizerName | None = Field(None, description="The generator's optimizer.")
     discriminator: OptimizerSpec | OptimizerName | None = Field(None, description="The discriminator's "
@@ -156,7 +176,7 @@ class NetworkOptimizersSpec(Strict):
     @model_validator(mode="after")
     def _one_adversary(self):
         if self.discriminator is not None and self.critic is not None:
-            raise ValueError("give `discriminator` or `critic` (the same network), not both")
+            raise ValueError(ONE_ADVERSARY)
         return self
 
 
@@ -198,6 +218,29 @@ CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 
 class TrainSpec(Strict):
     """How to train: data, optimizer, loss, metrics, epochs, batch size, and how to run it."""
+
+    # the validators below, for editors (`kind` defaults to supervised, so a kind-only setting needs `kind`)
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": presence(given=("phases",)), "then": presence(
+            absent=("freeze", "epochs"), why="with `phases`, each phase gives its own `epochs` and `freeze`")},
+        {"if": one_of_values("distribute", ["model_parallel"]), "then": presence(given=("model_parallel",))},
+        {"if": presence(given=("diffusion",)),
+         "then": one_of_values("kind", ["diffusion"], why="`diffusion` applies to kind: diffusion")},
+        {"if": presence(given=("optimizers",)),
+         "then": one_of_values("kind", ADVERSARIAL_KINDS, why="`optimizers` applies to kinds gan, cgan, wgan-gp")},
+        {"if": presence(given=("gan",)),
+         "then": one_of_values("kind", ADVERSARIAL_KINDS, why="`gan` applies to kinds gan, cgan, wgan-gp")},
+        {"if": {"required": ["gan"],
+                "properties": {"gan": {"type": "object", **presence(given=("gradient_penalty",))}}},
+         "then": one_of_values("kind", ["wgan-gp"], why="gradient_penalty applies to kind wgan-gp")},
+        # (`properties` holds only for mappings: a null `gan` or `roles` passes, as in parse)
+        {"if": one_of_values("kind", ["wgan-gp"]), "then": {"properties": {"gan": presence(
+            absent=("label_smoothing",), why="label_smoothing applies to kinds gan and cgan")}}},
+        {"if": one_of_values("kind", ADVERSARIAL_KINDS), "then": {"properties": {"roles": presence(
+            absent=("encoder", "decoder"), why="gan, cgan, wgan-gp have roles generator, discriminator, critic")}}},
+        {"if": one_of_values("kind", AUTOENCODING_KINDS), "then": {"properties": {"roles": presence(
+            absent=("generator", "discriminator", "critic"), why="autoencoder and vae have roles encoder, decoder")}}},
+    ]})
 
     kind: TrainingKind = Field("supervised", description="How the spec's models train together.")
     model: ParamName | None = Field(None, description="Which model trains (specs with several models).")
@@ -324,7 +367,7 @@ class TrainSpec(Strict):
         return gan
 
 
-InitSource = Annotated[str, Field(min_length=1, max_length=4096,
+InitSource = Annotated[str, Field(min_length=1, max_length=4096, json_schema_extra=NOT_A_URL,
                                   description="A run folder (its model.keras, else its last checkpoint), a "
                                               "`.keras` file, or a `.weights.h5` file saved from a model of this "
                                               "same spec; relative to the spec's folder (no URLs)."),
@@ -361,7 +404,8 @@ class PhaseSpec(Strict):
     freeze: FreezeSpec | None = Field(None, description="Frozen in this phase; default: nothing (beyond nodes "
                                       "with `trainable: false`).")
     learning_rate: float | ScheduleSpec | None = Field(
-        None, description="This phase's learning rate (a number > 0 or a schedule); default: the optimizer's.")
+        None, description="This phase's learning rate (a number > 0 or a schedule); default: the optimizer's.",
+        json_schema_extra={"exclusiveMinimum": 0})  # applies to numbers only
 
     @model_validator(mode="after")
     def _positive_rate(self):
