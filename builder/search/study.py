@@ -135,6 +135,19 @@ class ReportEpochs(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochLines(keras.callbacks.Callback):
+    """A line per epoch of a trial (`trial 4, epoch 3/10: loss 0.4100, val_loss 0.5200`), so a search shows life."""
+
+    def __init__(self, number: int, say):
+        super().__init__()
+        self.number, self.say = number, say
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ", ".join(f"{key} {float(value):.4f}" for key, value in sorted((logs or {}).items())
+                          if key != "learning_rate" and getattr(value, "ndim", 0) == 0)
+        self.say(f"trial {self.number}, epoch {epoch + 1}/{self.params.get('epochs', '?')}: {shown}")
+
+
 # --- one trial --------------------------------------------------------------------------------------------
 
 class _Objective:
@@ -159,16 +172,19 @@ class _Objective:
         except SpecError as error:
             return self.fail(trial, "the trial's spec is invalid: " + error.errors[0].message)
         params = self.count_params(trial, graph)
-        self.say(f"trial {trial.number}: {chosen} ({params:,} parameters)")
+        position = min(_counted(trial.study) + 1, self.options.trials)
+        self.say(f"trial {trial.number} ({position} of {self.options.trials}): {chosen} ({params:,} parameters)")
         metric_goals = [g for g in self.goals if g.metric != "params"]
         reporter = ReportEpochs(trial, metric_goals[0].metric) if self.single and metric_goals else None
         if not metric_goals:
             return params
+        epochs_said = [EpochLines(trial.number, self.say)] if self.options.verbose else []
         from builder.training import run as training
 
         run_path = self.folder.trial_run(trial.number)
         options = training.TrainOptions(out=run_path, overrides={}, max_params=self.options.max_params,
-                                        verbose=0, diagram=False, callbacks=[reporter] if reporter else [])
+                                        verbose=0, diagram=False,
+                                        callbacks=([reporter] if reporter else []) + epochs_said)
         trial.set_user_attr("run", str(run_path.relative_to(self.folder.path)))
         try:
             training.train(graph, path, options)
@@ -197,8 +213,18 @@ class _Objective:
                 raise SpecError.single(self.document.locate(("search",)), f"the runs log no {show(goal.metric)}; "
                                        f"they log: {logged}")
             scores.append(float(history[-1][goal.metric]))
-        self.say(f"trial {trial.number}: " + ", ".join(f"{g.metric} {s:.4g}" for g, s in zip(self.goals, scores)))
+        self.say(f"trial {trial.number}: " + ", ".join(f"{g.metric} {s:.4g}" for g, s in zip(self.goals, scores))
+                 + (self.best_so_far(trial, scores[0]) if self.single else ""))
         return scores[0] if self.single else tuple(scores)
+
+    def best_so_far(self, trial: optuna.Trial, score: float) -> str:
+        """`; best so far: trial 3, val_loss 0.3100`, counting this trial (not yet complete in the study)."""
+        goal = self.goals[0]
+        done = [(t.value, t.number) for t in trial.study.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        pick = max if goal.goal == "maximize" else min
+        value, number = pick(done + [(score, trial.number)], key=lambda pair: pair[0])
+        return f"; best so far: trial {number}, {goal.metric} {value:.4g}"
 
     def count_params(self, trial: optuna.Trial, graph: Graph) -> int:
         """Builds the models (no training) to count parameters; a trial over the budget is pruned here."""

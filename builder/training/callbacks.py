@@ -135,9 +135,11 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
 class HistoryLog(keras.callbacks.Callback):
     """history.csv: one row per finished epoch, always consistent with the backup a resume starts from.
 
-    The row of an epoch is written before its backup (the callback comes first), so a kill between
-    the two leaves the history one row ahead, never behind; on the first epoch of every `fit` the
-    rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
+    Epochs are numbered from 1, as the console, the plot and summary.json count them (Keras' callbacks
+    count from 0). The row of an epoch is written before its backup (the callback comes first), so a
+    kill between the two leaves the history one row ahead, never behind; on the first epoch of every
+    `fit` the rows of that epoch and later are dropped: a resumed run neither skips nor repeats an epoch.
+    A history written before epochs counted from 1 (its first row is epoch 0) is renumbered then.
     """
 
     def __init__(self, path: Path):
@@ -159,7 +161,10 @@ class HistoryLog(keras.callbacks.Callback):
         with self.path.open(newline="") as handle:
             reader = csv.DictReader(handle)
             self.fields = reader.fieldnames
-            kept = [row for row in reader if _epoch_of(row) < epoch]
+            rows = list(reader)
+        if rows and _epoch_of(rows[0]) == 0:   # written when builder counted from 0: renumber
+            rows = [row | {"epoch": str(int(_epoch_of(row)) + 1)} for row in rows if _epoch_of(row) < math.inf]
+        kept = [row for row in rows if _epoch_of(row) <= epoch]   # epochs 1..epoch are done
         tmp = self.path.with_name("partial-" + self.path.name)
         with tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.fields)
@@ -177,7 +182,7 @@ class HistoryLog(keras.callbacks.Callback):
             if new:
                 writer.writeheader()
             phase = {"phase": self.phase} if self.phase is not None else {}
-            writer.writerow({"epoch": epoch} | phase | {key: _number(value) for key, value in logs.items()})
+            writer.writerow({"epoch": epoch + 1} | phase | {key: _number(value) for key, value in logs.items()})
 
 
 def _epoch_of(row: dict) -> float:
@@ -228,3 +233,95 @@ class Throughput(keras.callbacks.Callback):
     def samples_per_second(self) -> float | None:
         times = self.epoch_seconds[1:] or self.epoch_seconds
         return self.samples / float(np.median(times)) if times else None
+
+
+class Progress(keras.callbacks.Callback):
+    """What a long run says while it trains, beside Keras' own bar or epoch lines.
+
+    - Piped (no terminal, `every_s` set): a line every `every_s` seconds inside an epoch, so a log shows a
+      run that is alive (`epoch 1/12: step 120/1,240, loss 3.2100, 2.10 s a step, 39 min left in the epoch`).
+    - Once, after the first steps (compilation excluded): a warning when the whole run would take longer
+      than `warn_after_s` at the pace measured, with `hint`, the way to a smaller run.
+    """
+
+    def __init__(self, epochs: int, every_s: float | None = 30.0, warn_after_s: float = 3600.0,
+                 hint: str = "", say=None, warn=None):
+        super().__init__()
+        self.epochs, self.every_s, self.warn_after_s, self.hint = epochs, every_s, warn_after_s, hint
+        self.say = say or (lambda line: print(line, flush=True))
+        self.warn = warn or (lambda line: print(f"warning: {line}", file=sys.stderr, flush=True))
+        self.warned = False
+        self.clock = time.perf_counter
+        self.origin: tuple[float, int] | None = None   # (time, global step) after the first step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.last_line = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        done = self.epoch * steps + batch + 1
+        now = self.clock()
+        if self.origin is None:   # the first step traces and compiles: the pace starts after it
+            self.origin = (now, done)
+            return
+        seconds_a_step = (now - self.origin[0]) / max(1, done - self.origin[1])
+        if not self.warned and steps and done - self.origin[1] >= 3 and now - self.origin[0] >= 2.0:
+            self.warned = True
+            left = seconds_a_step * (self.epochs * steps - done)
+            if left > self.warn_after_s:
+                self.warn(f"at this pace ({_duration(seconds_a_step)} a step) the run needs about "
+                          f"{_duration(left)} more for {self.epochs} epoch{'s' * (self.epochs != 1)} of "
+                          f"{steps:,} steps{'; ' + self.hint if self.hint else ''}")
+        if self.every_s is not None and now - self.last_line >= self.every_s and steps:
+            self.last_line = now
+            loss = f", loss {float(logs['loss']):.4f}" if logs and "loss" in logs else ""
+            self.say(f"epoch {self.epoch + 1}/{self.epochs}: step {batch + 1:,}/{steps:,}{loss}, "
+                     f"{_duration(seconds_a_step)} a step, {_duration(seconds_a_step * (steps - batch - 1))} "
+                     "left in the epoch")
+
+
+def _duration(seconds: float) -> str:
+    """3.2 ms, 2.10 s, 39 min, 5.3 h."""
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class KeepLearningRate:
+    """A phase's own learning rate survives the backup's restore.
+
+    Restoring a backup (BackupAndRestore, at the start of every `fit`) loads the optimizer's variables,
+    its learning rate among them: at the start of a phase that is the rate of the phase before, and
+    `train.phases[].learning_rate` would have no effect. `around(backup)` reads the rate the phase
+    compiled with before the restore and sets it again after. A schedule is no variable and needs none.
+    """
+
+    def __init__(self):
+        self.rate = None
+
+    def around(self, backup) -> list:
+        keeper = self
+
+        class Before(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                keeper.rate = _rate_variable(self.model)
+                keeper.rate = None if keeper.rate is None else float(keras.ops.convert_to_numpy(keeper.rate))
+
+        class After(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                variable = _rate_variable(self.model)
+                if variable is not None and keeper.rate is not None:
+                    variable.assign(keeper.rate)
+
+        return [Before(), backup, After()]
+
+
+def _rate_variable(model):
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "_learning_rate", None)
+    return rate if isinstance(rate, keras.Variable) else None

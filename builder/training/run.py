@@ -38,7 +38,8 @@ from builder.language.spec import OptimizerSpec, TrainSpec
 from builder.model.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
 from builder.training import backends
 from builder.training.backends import Distributed, sample_count
-from builder.training.callbacks import EpochCheckpoint, HistoryLog, StopOnNonFinite, ThrottledBackup, Throughput
+from builder.training.callbacks import (EpochCheckpoint, HistoryLog, KeepLearningRate, Progress, StopOnNonFinite,
+                                        ThrottledBackup, Throughput)
 from builder.training.data import check_data_shapes, load_data
 from builder.training.distribution import check_sharded, device, distribution
 from builder.training.kinds import KINDS, KindMismatch
@@ -165,11 +166,18 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         if train.kind == "supervised":   # (after MixUp and CutMix, which check their labels their own way)
             _check_targets(graph, train, plan)
 
+    verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    if verbose:
+        print(start_header(graph, train, plan, run, steps, batch_size, epochs, steps_per_execution, data), flush=True)
     if options.diagram:
         _write_diagram(graph, models, run)
     guard, clock, log = StopOnNonFinite(), Throughput(sample_count(plan.x)), HistoryLog(run.history)
     callbacks = [EpochCheckpoint(run.checkpoint), guard, clock]   # after [log, the phase's backup], see below
-    callbacks += adapter.callbacks(run)   # TensorBoard on TensorFlow
+    if verbose:   # Keras draws a bar on a terminal; piped, its lines come once an epoch, so say more meanwhile
+        callbacks.append(Progress(epochs, every_s=None if verbose == 1 else 30.0, hint=_smaller_run(graph)))
+    from builder.training.tensorboard import tensorboard_log   # the same TensorBoard logs on every backend
+
+    callbacks += adapter.callbacks(run) + tensorboard_log(run, graph, train, epochs, batch_size)
     callbacks += options.callbacks
     # the direction from the name (Keras guesses only for a few metrics, and refuses val_auc)
     if train.early_stopping:
@@ -178,7 +186,6 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     if train.reduce_lr_on_plateau:
         watcher = train.reduce_lr_on_plateau
         callbacks.append(keras.callbacks.ReduceLROnPlateau(**watcher.model_dump(), mode=_direction(watcher.monitor)))
-    verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
     status = "completed"
     started = time.perf_counter()
@@ -212,7 +219,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
                 # the history row before the backup: a kill between the two leaves a row that resume drops,
                 # never a missing row
                 plan.model.fit(**arguments, initial_epoch=phase.start, epochs=phase.end,
-                               callbacks=[log, backup] + callbacks, verbose=verbose)
+                               callbacks=[log] + KeepLearningRate().around(backup) + callbacks, verbose=verbose)
             first = first or phase
             if guard.where is not None:
                 break
@@ -240,6 +247,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         "steps_per_execution": steps_per_execution,
         "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
+        # builder's own layers register on import: plain Keras cannot reopen the model without it
+        "reopen": "import builder, keras; keras.models.load_model('model.keras')",
     }
     if guard.where is not None:
         summary["diverged_at"] = {"epoch": guard.where[0], "batch": guard.where[1]}
@@ -265,8 +274,34 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
                                  f"the loss became NaN or infinite at epoch {epoch}, batch {batch}; training stopped",
                                  f"lower the learning rate or clip gradients (clipnorm); {kept}")])
     if status == "interrupted":
-        raise KeyboardInterrupt(str(run.path))
+        raise KeyboardInterrupt(str(run.path) if history else "")   # "": no epoch finished, nothing to resume
     return run
+
+
+def start_header(graph: Graph, train: TrainSpec, plan, run: RunFolder, steps: int, batch_size: int, epochs: int,
+                 steps_per_execution: int, data) -> str:
+    """What starts, before the first (possibly long) step: the model, the data, the device and the folder."""
+    model = plan.model
+    total = int(model.count_params())
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    validation = sample_count(plan.x_val)
+    return "\n".join([
+        f"training {graph.name} ({train.kind}): {total:,} parameters ({trainable:,} trainable)",
+        f"  data: {data.description}: {sample_count(plan.x):,} samples to train on, {validation:,} to validate",
+        f"  {epochs} epoch{'s' * (epochs != 1)} of {steps:,} step{'s' * (steps != 1)} of {batch_size} samples"
+        + (f", {steps_per_execution} steps a call" if steps_per_execution > 1 else ""),
+        f"  on {keras.backend.backend()}, {device()}",
+        f"  run folder: {run.path}",
+    ])
+
+
+def _smaller_run(graph: Graph) -> str:
+    """How to a run that is quick on this device: the spec's `small:` version, or fewer epochs."""
+    small = graph.spec.small or {}
+    if small and any(graph.overrides.get(name) != value for name, value in small.items()):
+        flags = " ".join(f"--set {name}={value}" for name, value in small.items())
+        return f"for a version that trains on a CPU in minutes: --small ({flags})"
+    return "for a quick try: --epochs 1, or smaller values of the spec's params with --set"
 
 
 @dataclass
@@ -393,16 +428,43 @@ def _write_diagram(graph: Graph, models: CompiledModels, run: RunFolder) -> None
 def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFolder:
     """Start a new run of a resolved spec."""
     spec_path = Path(spec_path)
-    if options.out and (Path(options.out) / "run.json").exists():   # never write over a run that may resume
-        raise SpecError.single(Location(str(options.out)), "this folder already holds a run",
-                               f"resume it with `builder train --resume {options.out}`, or give another --out")
+    if options.out:
+        _check_new_folder(Path(options.out))
     distributed = distribution(graph, options)
     if distributed.chief:
         run = RunFolder(Path(options.out)) if options.out else RunFolder.create(options.runs_root, graph.name)
     else:   # every process keeps a run folder of its own: process 0's, and <that>-process<k> for process k
         path = Path(options.out or Path(options.runs_root) / f"{graph.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         run = RunFolder(worker_folder(path, distributed.process_id))
+    created = not run.path.exists()
     run.path.mkdir(parents=True, exist_ok=True)
+    # a start that failed (a shape mismatch, a missing init file) or was stopped before its first epoch ended
+    # leaves no run folder behind: nothing in it could be resumed or read. A run that diverged keeps its own.
+    try:
+        return _start(graph, spec_path, options, run, distributed)
+    except BaseException as error:
+        stopped_early = isinstance(error, KeyboardInterrupt) and not (error.args and error.args[0])
+        if created and not run.history.exists() and (stopped_early or not run.summary.exists()):
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def _check_new_folder(path: Path) -> None:
+    """--out names a new run folder: never one holding a run (finished or not) or other files."""
+    if (path / "run.json").exists():
+        summary = path / "summary.json"
+        status = read_json(summary).get("status") if summary.exists() else None
+        if status == "completed":
+            raise SpecError.single(Location(str(path)), "this folder holds a completed run; a new run needs a "
+                                   "new folder", "give another --out (or delete the folder to train again)")
+        raise SpecError.single(Location(str(path)), "this folder already holds a run",
+                               f"resume it with `builder train --resume {path}`, or give another --out")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise SpecError.single(Location(str(path)), "--out must be a new or empty folder; this one holds other "
+                               "files, which a run would mix with its own", "give another --out")
+
+
+def _start(graph: Graph, spec_path: Path, options: TrainOptions, run: RunFolder, distributed) -> RunFolder:
     (run.path / "checkpoints").mkdir(exist_ok=True)
     shutil.copyfile(spec_path, run.spec)
     run.write_json(run.info, {
@@ -410,7 +472,8 @@ def train(graph: Graph, spec_path: str | Path, options: TrainOptions) -> RunFold
         "epochs": options.epochs, "batch_size": options.batch_size,
         "data_path": str(Path(options.data_path).resolve()) if options.data_path else None,
         "init_path": str(Path(options.init_path).resolve()) if options.init_path else None,
-        "distribute": options.distribute, "backend": keras.backend.backend(), "builder": __version__, "keras": keras.__version__,
+        "distribute": options.distribute, "backend": keras.backend.backend(), "builder": __version__,
+        "keras": keras.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
     return run_training(graph, run, options, spec_path.resolve().parent, distributed)

@@ -11,7 +11,7 @@
       history.csv      one row per epoch, metrics under their Keras names
       metrics.png      the history, plotted
       diagram.svg      the architecture (when Graphviz is installed)
-      logs/            TensorBoard logs (TensorFlow backend)
+      logs/            TensorBoard logs: train/ and validation/ scalars per epoch, the run's hparams
       summary.json     final metrics, epochs done, wall time, samples/s, device, status
       data.json        the input transform the data source applied (scaling, vocabulary, classes)
 
@@ -219,7 +219,7 @@ def plot_history(history: list[dict], path: Path, title: str) -> Path | None:
     keys = [k for k in history[0] if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
     if not keys:
         return None
-    epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
+    epochs = [int(row.get("epoch", i + 1)) for i, row in enumerate(history)]   # counted from 1
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, style in ((key, "-"), (f"val_{key}", "--")):

@@ -41,6 +41,9 @@ def test_a_tiny_search_resumes_after_an_interruption_and_leaves_every_output(tmp
     result = CliRunner().invoke(main, ["search", "--resume", str(folder.path), "--trials", "3"])
     assert result.exit_code == 0, result.output
     assert "1 interrupted trial will run again" in result.output
+    # progress: which trial of how many, a line per epoch, and the best so far after each trial
+    assert "(3 of 3): " in result.output and ", epoch 1/" in result.output
+    assert "best so far: trial " in result.output
     study = optuna.load_study(study_name="tiny", storage=folder.storage_url)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == 3 and states.count("FAIL") == 1

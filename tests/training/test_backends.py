@@ -266,7 +266,9 @@ def test_builds_and_trains_end_to_end_without_tensorflow(tmp_path, backend):
     assert facts["final"]["val_accuracy"] > 0.8
     assert facts["distribute"] == {"mode": "one_device", "devices": 1, "processes": 1}
     assert json.loads((run / "run.json").read_text())["backend"] == backend
-    assert not (run / "logs").exists()   # TensorBoard is the TensorFlow adapter's
+    # TensorBoard logs without TensorFlow: the scalars of both splits and the hparams
+    assert sorted(p.parent.name for p in (run / "logs").rglob("events.out.tfevents.*")) == [
+        "logs", "train", "validation"]
     evaluated = json.loads(result.stdout[result.stdout.index("{"):result.stdout.index("}") + 1])
     assert evaluated["accuracy"] == pytest.approx(facts["final"]["val_accuracy"], abs=1e-6)
     rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))

@@ -61,7 +61,7 @@ def test_a_kill_during_the_first_backup_write_starts_over_instead_of_failing_eve
     result = CliRunner().invoke(main, ["train", "--resume", str(run)])
     assert result.exit_code == 0, result.output
     assert "was cut short before it held an epoch; starting from the first epoch" in result.output
-    assert [int(row["epoch"]) for row in read_history(run / "history.csv")] == [0, 1, 2, 3]
+    assert [int(row["epoch"]) for row in read_history(run / "history.csv")] == [1, 2, 3, 4]
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
@@ -74,7 +74,7 @@ def test_an_unreadable_last_backup_falls_back_to_the_one_before(tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert "the last backup in" in result.output and "resuming from the one before" in result.output
     epochs = [int(row["epoch"]) for row in read_history(run / "history.csv")]
-    assert epochs == list(range(6))                      # no epoch missing or repeated
+    assert epochs == list(range(1, 7))                   # no epoch missing or repeated
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
@@ -160,5 +160,5 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(tmp_path
     filler.unlink()
     result = CliRunner().invoke(main, ["train", "--resume", str(run)])
     assert result.exit_code == 0, result.output
-    assert [int(row["epoch"]) for row in read_history(run / "history.csv")] == list(range(30))
+    assert [int(row["epoch"]) for row in read_history(run / "history.csv")] == list(range(1, 31))
     shutil.rmtree(run)

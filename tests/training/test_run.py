@@ -47,7 +47,7 @@ def test_tiny_spec_learns_far_above_chance_and_leaves_a_complete_run_folder(tmp_
     assert summary["samples_per_second"] > 0
     for path in (run.spec, run.info, run.model, run.checkpoint, run.history, run.plot):
         assert path.exists(), path
-    assert [row["epoch"] for row in read_history(run.history)] == list(range(40))
+    assert [row["epoch"] for row in read_history(run.history)] == list(range(1, 41))
     assert run.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,7 +75,7 @@ def test_killed_run_resumes_and_continues_its_epoch_count(tmp_path):
     epochs = [int(row["epoch"]) for row in read_history(run / "history.csv")]
     # resume starts from the last backed-up epoch, which may be a few fast epochs back: the history
     # is cut back to it, so the count goes on with no epoch missing or repeated
-    assert epochs == list(range(len(epochs))) and epochs[-3:] == [done, done + 1, done + 2]
+    assert epochs == list(range(1, len(epochs) + 1)) and epochs[-3:] == [done + 1, done + 2, done + 3]
     assert json.loads((run / "summary.json").read_text())["epochs"] >= done + 3
 
 
@@ -322,7 +322,7 @@ def test_cutmix_trains_a_digit_classifier(tmp_path):
     summary = json.loads(run.summary.read_text())
     assert summary["augment"] == ["RandomTranslation", "CutMix"]
     assert summary["final"]["val_accuracy"] > 0.6           # chance is 0.1
-    assert [row["epoch"] for row in read_history(run.history)] == list(range(4))
+    assert [row["epoch"] for row in read_history(run.history)] == list(range(1, 5))
 
 
 def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
@@ -338,7 +338,7 @@ def test_history_keeps_only_the_epochs_the_backup_has(tmp_path):
     resumed.on_epoch_begin(3)
     resumed.on_epoch_end(3, {"loss": 0.2, "val_loss": 1.5})
     rows = read_history(tmp_path / "history.csv")
-    assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3, 4]
     assert rows[-1]["loss"] == 0.2 and rows[1]["loss"] == 0.5
 
 
@@ -395,3 +395,57 @@ def test_backups_cost_at_most_a_set_share_of_the_training_time(tmp_path):
     assert backed_up_epochs() == 6      # share 0: every epoch, as plain BackupAndRestore does
     slow.on_train_end()
     assert not (tmp_path / "backup").exists()   # the last phase's backup is deleted
+
+
+# --- the first hour: what a run says, and the folders it leaves ------------------------------------------------
+
+def test_a_run_says_what_it_trains_on_what_and_where_before_the_first_step(tmp_path):
+    write_spec(tmp_path, IRIS_MLP)
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run"),
+                                       "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    header = result.output[: result.output.index("completed")]
+    assert "training iris-mlp (supervised): 131 parameters (131 trainable)" in header
+    assert "data: scikit-learn iris: 120 samples to train on, 30 to validate" in header
+    assert "1 epoch of 8 steps of 16 samples" in header
+    assert f"run folder: {tmp_path / 'run'}" in header
+    assert "completed: 1 epoch," in result.output
+    # plain Keras needs builder's layers registered to reopen a run's model: the run says so
+    assert f"reopen the model: import builder, keras; keras.models.load_model('{tmp_path / 'run' / 'model.keras'}')" \
+        in result.output
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    write_spec(tmp_path, IRIS_MLP.replace("shape: [4]", "shape: [5]"))
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "expects samples of shape [5]" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_stopped_in_its_first_epoch_leaves_no_folder_and_says_nothing_was_saved(tmp_path):
+    import keras
+
+    from builder.training.run import TrainOptions, train
+
+    class StopAtOnce(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    graph = graph_of(tmp_path, IRIS_MLP)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        train(graph, tmp_path / "spec.yaml", TrainOptions(out=tmp_path / "run", verbose=0, callbacks=[StopAtOnce()]))
+    assert stop.value.args == ("",)   # the command line says "nothing was saved" for this
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_never_writes_over_a_finished_run_or_other_files(tmp_path):
+    run = train_spec(tmp_path, IRIS_MLP, epochs=1)
+    before = run.history.read_text()
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "spec.yaml"), "--out", str(run.path)])
+    assert result.exit_code == 1 and "this folder holds a completed run" in result.output
+    assert run.history.read_text() == before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "mine")])
+    assert result.exit_code == 1 and "--out must be a new or empty folder" in result.output
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]

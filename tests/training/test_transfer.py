@@ -277,12 +277,22 @@ def test_phases_run_in_one_folder_with_a_phase_column(tmp_path, source_run):
                      .replace("  epochs: 2\n", ""))
     with run.history.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["epoch"], r["phase"]) for r in rows] == [("0", "1"), ("1", "1"), ("2", "2"), ("3", "2")]
+    assert [(r["epoch"], r["phase"]) for r in rows] == [("1", "1"), ("2", "1"), ("3", "2"), ("4", "2")]
     summary = json.loads(run.summary.read_text())
     assert [p["learning_rate"] for p in summary["phases"]] == [0.01, 0.0001]
     assert summary["status"] == "completed" and summary["epochs"] == 4
     assert [p["frozen"] for p in summary["phases"]] == [["hidden", "norm", "features"], []]
     assert not run.backup.exists()
+
+
+def test_each_phase_trains_at_its_own_learning_rate(tmp_path):
+    """Restoring the backup at a phase's start loads the optimizer's variables, the rate among them: the rate of
+    the phase before must not come back (with nothing frozen, the optimizer's variables match and do load)."""
+    from builder.training.run_folder import load_run_model
+
+    phases = "\n  phases:\n    - {epochs: 1, learning_rate: 2.0e-2}\n    - {epochs: 1, learning_rate: 5.0e-3}"
+    run = train_text(tmp_path, mlp(extra=phases).replace("  epochs: 2\n", ""))
+    assert float(load_run_model(run).optimizer.learning_rate) == pytest.approx(5e-3)
 
 
 def test_a_run_interrupted_in_its_second_phase_resumes_in_that_phase(tmp_path, monkeypatch):
@@ -304,7 +314,7 @@ def test_a_run_interrupted_in_its_second_phase_resumes_in_that_phase(tmp_path, m
     assert len(read_history(run.history)) == 3
     training.resume(run, training.TrainOptions(verbose=0, diagram=False))
     history = read_history(run.history)
-    assert [(int(r["epoch"]), int(r["phase"])) for r in history] == [(0, 1), (1, 1), (2, 2), (3, 2)]
+    assert [(int(r["epoch"]), int(r["phase"])) for r in history] == [(1, 1), (2, 1), (3, 2), (4, 2)]
     summary = json.loads(run.summary.read_text())
     assert summary["status"] == "completed"
     assert [p["phase"] for p in summary["phases"]] == [2]     # the resumed process ran phase 2 only

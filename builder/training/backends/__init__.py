@@ -4,7 +4,7 @@ builder's core (layers, kinds, callbacks, data, plots, run folders) uses
 `keras.ops` and public Keras APIs only. The few pieces that cannot are here,
 one module per backend, imported only when Keras runs on that backend:
 
-    tensorflow.py   tf.data pipelines, tf.distribute.MirroredStrategy, TensorBoard
+    tensorflow.py   tf.data pipelines, tf.distribute.MirroredStrategy
     jax.py          NumPy batches (`batches.ArrayBatches`), keras.distribution: DataParallel,
                     multi-process `initialize` (gloo on CPU), ModelParallel from spec node ids
     torch.py        NumPy batches on one device
@@ -17,7 +17,7 @@ Each adapter module has the same functions (`ADAPTER_FUNCTIONS`; a test checks e
     distribute(mode, cluster, model_parallel, seed) -> Distributed
     fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed) -> dict for `fit`
     augment_training(arguments, augment) -> dict    train.augment on the training batches only
-    callbacks(run) -> list             backend-only callbacks (TensorBoard)
+    callbacks(run) -> list             backend-only callbacks (none now: builder.training.tensorboard serves all)
     gradients(model, loss_fn, variables), input_gradient(model, fn, x),
     apply_gradients(optimizer, grads, variables)    the custom steps of the GAN kinds (kinds/stepping.py)
 

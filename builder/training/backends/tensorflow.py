@@ -1,8 +1,6 @@
-"""The TensorFlow backend: tf.data pipelines, tf.distribute.MirroredStrategy, TensorBoard logs."""
+"""The TensorFlow backend: tf.data pipelines, tf.distribute.MirroredStrategy."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import keras
 import tensorflow as tf
@@ -78,9 +76,7 @@ def _tuples(value):
 
 
 def callbacks(run) -> list:
-    if importlib.util.find_spec("tensorboard"):
-        return [keras.callbacks.TensorBoard(str(run.logs))]
-    return []
+    return []   # TensorBoard logs are builder.training.tensorboard's, the same on every backend
 
 
 # --- the mechanics of kinds with their own step (builder.training.kinds.stepping) -------------------------------

@@ -45,7 +45,7 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
 
 
 def callbacks(run) -> list:
-    return []   # TensorBoard's writer needs TensorFlow; torch runs keep history.csv and metrics.png
+    return []   # TensorBoard logs are builder.training.tensorboard's, the same on every backend
 
 
 # --- the mechanics of kinds with their own step (builder.training.kinds.stepping) -------------------------------

@@ -55,7 +55,7 @@ class NetworkOptimizers(keras.optimizers.Optimizer):
     (on JAX) threads them through the stateless step. `build_networks` builds
     each on its own network's variables; the wrapper model's step applies each
     with `optimizer[role].apply(grads, variables)`. `optimizers` (a list) is the
-    attribute Keras' TensorBoard callback reads to log each learning rate.
+    attribute Keras' TensorBoard callback (and builder.training.tensorboard) reads to log each learning rate.
     """
 
     def __init__(self, optimizers: dict, name: str = "network_optimizers", **kwargs):

@@ -225,7 +225,7 @@ def test_killed_gan_run_resumes_with_its_optimizers_state(tmp_path):
     folder = resume(RunFolder(run), TrainOptions(verbose=0, diagram=False))
     summary = json.loads(folder.summary.read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 5
-    assert [int(row["epoch"]) for row in read_history(folder.history)][-1] == 4
+    assert [int(row["epoch"]) for row in read_history(folder.history)][-1] == 5
     optimizers = load_run_model(folder).optimizer.optimizers
     steps = 5 * 6                                               # 1,438 digits in batches of 256: 6 a epoch
     assert [int(o.iterations.numpy()) for o in optimizers] == [steps, steps]   # counted across the kill

@@ -284,7 +284,7 @@ def test_ddpm_interrupted_resumes_learns_to_predict_noise_and_samples_digit_shap
 
     run = RunFolder(run_path)
     history = read_history(run.history)
-    assert [row["epoch"] for row in history] == [0, 1, 2, 3, 4]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
     # predicting no noise at all costs 1.0 (unit Gaussian noise), where the zero-initialised output starts
     assert history[0]["loss"] < 1.0 and history[-1]["val_loss"] < 0.35
     summary = json.loads(run.summary.read_text())
