@@ -3,6 +3,7 @@
     import builder
 
     graph = builder.load("specs/lenet.yaml", c1=8)   # validate; overrides like --set
+    small = builder.load("specs/lenet.yaml", **{"layers.c5.units": 64, "train.epochs": 3})   # dotted paths
     models = builder.build(graph)                      # {name: keras.Model}
     builder.render(graph, "lenet.svg")                 # a diagram (Graphviz's dot)
     run = builder.train(graph, epochs=1)               # a run folder
@@ -38,7 +39,10 @@ def load(path: str | Path, **overrides: Any):
 
     Args:
         path: the YAML spec.
-        **overrides: spec parameters to override, as `builder validate --set name=value` does.
+        **overrides: what `builder validate --set NAME=VALUE` overrides: a spec parameter by name
+            (`size=32`), or any value by its dotted path, passed as a dict
+            (`**{"train.optimizer.learning_rate": 1e-4, "layers.c5.units": 64}`), checked and located
+            like the spec itself.
 
     Returns:
         The resolved graph: `.name`, `.models`, `.warnings` (a list of `Problem`).

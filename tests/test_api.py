@@ -32,6 +32,14 @@ def test_a_bad_spec_raises_spec_error_with_located_problems(tmp_path):
     assert "unit" in problem.message and problem.format().startswith(f"{broken}:5:")
 
 
+def test_load_takes_dotted_paths_as_a_dict_like_dotted_set():
+    graph = builder.load(LENET, **{"layers.c5.units": 64, "train.optimizer.learning_rate": 1e-4}, c1=8)
+    assert graph.models["lenet"].nodes["c5"].args["units"] == 64
+    assert graph.spec.train.optimizer.learning_rate == 1e-4 and graph.params["c1"] == 8
+    with pytest.raises(SpecError, match="did you mean 'train.epochs'"):
+        builder.load(LENET, **{"train.epoch": 3})
+
+
 def test_overrides_go_with_a_path_not_with_a_loaded_graph():
     with pytest.raises(TypeError, match="Received: \\['c1'\\]"):
         builder.build(builder.load(LENET), c1=8)

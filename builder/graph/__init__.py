@@ -7,6 +7,7 @@ Modules, in the order they import each other:
     expand        blocks and repeats expanded, references and the graph checked
     roles         which spec model is the generator, discriminator, encoder or decoder of a kind
     search_space  the `search:` section: paths, probes at each range's ends, concrete specs
+    overrides     `--set`: a spec parameter by name, any other value by its dotted path (search's paths)
     render        Graph -> Graphviz DOT (and svg/png/pdf through `dot`)
 
 Public entry points: `resolve(spec, document, overrides)` and `load_graph(path, overrides)`, the
@@ -18,9 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builder.graph import expand, roles, search_space
+from builder.errors import Location, Problem, SpecError, show
+from builder.graph import expand, overrides as setting, roles, search_space
 from builder.graph.ir import Graph
 from builder.language import Document, Spec, load, parse
+from builder.language.parser import salvage
 
 __all__ = ["Graph", "load_graph", "resolve"]
 
@@ -36,11 +39,61 @@ def resolve(spec: Spec, document: Document, overrides: dict[str, Any] | None = N
     return graph
 
 
-def load_graph(source: str | Path | Document, overrides: dict[str, Any] | None = None) -> Graph:
+def _parse(document: Document, overrides: dict[str, Any] | None) -> Spec:
+    """parse; when it fails, the `SpecError` holds the problems resolve finds in the rest of the spec too, so
+    that every independent problem of a file comes out in one run."""
+    try:
+        return parse(document)
+    except SpecError as error:
+        expand.raise_errors(error.problems + _independent_problems(document, overrides))
+        raise
+
+
+def _independent_problems(document: Document, overrides: dict[str, Any] | None) -> list[Problem]:
+    """The problems of the graph's own checks (duplicate ids, references, blocks) in a spec that parse refused,
+    run on what `salvage` keeps of it, less what only echoes parse's problems: a problem at the place of a
+    part cut out or of a node with an argument problem, or one naming what went with them. The checks that
+    need the whole spec (unused inputs, the train section's names, roles, search) wait until it parses.
+    """
+    kept = salvage(document)
+    if kept.spec is None:
+        return []
+    errors = expand.expand(kept.spec, document, overrides, complete=False)[1]
+    places = {document.locate(path, key) for path in kept.doubtful for key in (False, True)}
+    for path in kept.doubtful:   # a node with a part cut out may read another node, or none: its own place too
+        if "layers" in path[:-1]:
+            item = path[: max(i for i, part in enumerate(path[:-1]) if part == "layers") + 2]
+            places.add(document.locate(item))
+    names = [f"{show(name)[:-1]}{end}" for name in kept.names for end in ("'", ".")]
+    return [p for p in errors if p.location not in places and not any(name in p.message for name in names)]
+
+
+def load_graph(source: str | Path | Document, overrides: dict[str, Any] | None = None, small: bool = False) -> Graph:
     """load -> parse -> resolve one spec (a file, or a `Document` from `load_text`) into a `Graph` that
-    remembers its `--set` overrides."""
+    remembers its `--set` overrides: spec parameters by name (`size`), other values by dotted path
+    (`train.epochs`, `layers.c5.units`), placed into the data before parse so that they are checked
+    and located like the spec. `small` starts from the spec's `small:` values (`--small`), which the
+    overrides then override."""
     overrides = dict(overrides or {})
     document = source if isinstance(source, Document) else load(source)
-    graph = resolve(parse(document), document, overrides)
+    if small:
+        overrides = _small_values(document) | overrides
+    document, params, placed, problems = setting.apply(document, overrides)
+    try:
+        graph = resolve(_parse(document, params), document, params)
+    except SpecError as error:
+        raise SpecError(problems + setting.noted(error.problems, placed)) from None
+    if problems:
+        raise SpecError(problems)
     graph.overrides = overrides
     return graph
+
+
+def _small_values(document: Document) -> dict[str, Any]:
+    """The spec's `small:` parameter values, for `--small` (a run records them with its overrides)."""
+    values = document.data.get("small") if isinstance(document.data, dict) else None
+    if not isinstance(values, dict) or not values:
+        raise SpecError.single(Location(document.file), "--small: this spec has no `small:` section",
+                               "add e.g. `small: {width: 16}` beside `params:`: parameter values for a version "
+                               "that trains on a CPU in minutes")
+    return dict(values)

@@ -60,8 +60,9 @@ class _Pending:
 
 
 class _Expander:
-    def __init__(self, spec: Spec, document: Document, params: dict):
+    def __init__(self, spec: Spec, document: Document, params: dict, complete: bool = True):
         self.spec = spec
+        self.complete = complete   # False: parts of the spec were cut out (`parser.salvage`)
         self.doc = document
         self.params = params
         self.problems: list[Problem] = []
@@ -493,9 +494,10 @@ class _Expander:
         order = self.topological(path)
         if order is None:
             return None
-        if len(self.problems) > self.problems_before:
+        if len(self.problems) > self.problems_before or not self.complete:
             return ModelGraph(name, inputs, {k: self.nodes[k] for k in order}, outputs, self.loc(path))
-        # with no errors so far every reference resolved, so unused inputs are real, not an echo of them
+        # with no errors so far every reference resolved (and nothing was cut out), so unused inputs are real,
+        # not an echo of them
         reachable = set()
         stack = [r.node for r in outputs]
         while stack:
@@ -650,20 +652,26 @@ def _train_references(train: TrainSpec, model: ModelGraph, doc: Document) -> lis
     return problems
 
 
-def expand(spec: Spec, document: Document, overrides: dict | None = None) -> tuple[Graph | None, list[Problem]]:
-    """Expand and check a parsed spec: the graph and no errors, or None and every error found."""
+def expand(spec: Spec, document: Document, overrides: dict | None = None,
+           complete: bool = True) -> tuple[Graph | None, list[Problem]]:
+    """Expand and check a parsed spec: the graph and no errors, or None and every error found.
+
+    `complete=False`: `spec` is what `parser.salvage` kept of a spec with problems; the checks that need the
+    whole spec (unused inputs, unreachable nodes, the train section's names) wait until it parses.
+    """
     # Expansion allocates a few objects per node and frees none, so the cyclic garbage collector's full
     # passes find nothing and grow with the graph (1.6x slower at 30,000 nodes); pause it meanwhile.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _expand(spec, document, overrides)
+        return _expand(spec, document, overrides, complete)
     finally:
         if paused:
             gc.enable()
 
 
-def _expand(spec: Spec, document: Document, overrides: dict | None) -> tuple[Graph | None, list[Problem]]:
+def _expand(spec: Spec, document: Document, overrides: dict | None,
+            complete: bool) -> tuple[Graph | None, list[Problem]]:
     params = {**spec.params, **(overrides or {})}
     problems: list[Problem] = []
     for key in overrides or {}:
@@ -671,11 +679,16 @@ def _expand(spec: Spec, document: Document, overrides: dict | None) -> tuple[Gra
             problems.append(Problem(Location(document.file), f"--set {key}: the spec has no parameter {show(key)}",
                                     did_you_mean(key, sorted(spec.params)) or
                                     f"its parameters are: {', '.join(sorted(spec.params)) or 'none'}"))
+    for key in spec.small or {}:   # `small:` sets parameters only, like --set
+        if key not in spec.params:
+            problems.append(Problem(document.locate(("small", key)), f"small: the spec has no parameter {show(key)}",
+                                    did_you_mean(key, sorted(spec.params)) or
+                                    f"its parameters are: {', '.join(sorted(spec.params)) or 'none'}"))
     _check_blocks(spec, problems, document)
     name = spec.name or re.sub(r"\.(ya?ml)$", "", document.file.rsplit("/", 1)[-1]) or "model"
     model_name = re.sub(r"[^A-Za-z0-9_]", "_", name)
     specs = spec.model_specs(model_name)
-    expander = _Expander(spec, document, params)
+    expander = _Expander(spec, document, params, complete)
     graphs: dict[str, ModelGraph] = {}
     deps: dict[str, set] = {}
     for mname, model in specs.items():
@@ -689,7 +702,7 @@ def _expand(spec: Spec, document: Document, overrides: dict | None) -> tuple[Gra
     if spec.train is not None and spec.train.model and spec.train.model not in specs:
         problems.append(Problem(document.locate(("train", "model")), f"unknown model {show(spec.train.model)}",
                                 did_you_mean(spec.train.model, sorted(specs))))
-    elif spec.train is not None and order and not any(p.severity == "error" for p in problems):
+    elif spec.train is not None and order and complete and not any(p.severity == "error" for p in problems):
         # with every model whole, a name that is no node is the spec's mistake, not an echo of another
         problems += _train_references(spec.train, graphs[spec.train.model or order[-1]], document)
     errors = [p for p in problems if p.severity == "error"]

@@ -193,6 +193,7 @@ def _train_target(data: dict, rest: list[str]) -> Target:
 
 _SECTIONS = {"params": _params_target, "layers": _layers_target, "models": _models_target,
              "blocks": _blocks_target, "train": _train_target}
+SECTIONS = tuple(_SECTIONS)   # where a path may start (a dotted `--set` takes the same paths)
 
 
 def target(data: dict, path: str) -> Target:
@@ -244,8 +245,8 @@ def concrete(data: dict, values: dict, found: dict[str, Target], overrides: dict
     A relative `train.data.path` is made absolute (from `spec_dir`), so the spec trains from any folder.
     """
     out = copy.deepcopy({k: v for k, v in data.items() if k != "search"})
-    for name, value in (overrides or {}).items():
-        place(out, ("params", name), value)
+    for name, value in (overrides or {}).items():   # a parameter by name, anything else by its dotted path
+        place(out, target(out, name).at if "." in name else ("params", name), value)
     for path, value in values.items():
         place(out, found[path].at, value)
     if epochs is not None:
