@@ -83,7 +83,8 @@ FORMATS: dict[str, Format] = {
                    "onnxruntime.InferenceSession(PATH).run(None, {name: x})"),
     "litert": Format("litert", "model.tflite", ".tflite",
                      {"tensorflow": TENSORFLOW, "torch": Converter(("litert_torch",), "pip install litert-torch")},
-                     "ai_edge_litert.interpreter.Interpreter(model_path=PATH)"),
+                     "ai_edge_litert.interpreter.Interpreter(model_path=PATH)  (pip install 'builder[litert]'; "
+                     "TensorFlow's tf.lite.Interpreter is the same, deprecated)"),
     "openvino": Format("openvino", "openvino/model.xml", ".xml",
                        {b: Converter(("openvino",), OPENVINO) for b in EVERY_BACKEND},
                        "openvino.Core().compile_model(PATH, \"CPU\", {\"INFERENCE_PRECISION_HINT\": \"f32\"})(x)"),

@@ -252,6 +252,11 @@ def _existing_run(folder):
     return ["train", spec(folder), "--out", run]
 
 
+def _schema_below_a_file(folder):
+    (folder / "notes").write_text("")
+    return ["schema", "-o", folder / "notes" / "spec.schema.json"]
+
+
 CASES = [
     # numbers and expressions
     ("hex-integer-of-5000-digits", lambda f: ["validate", spec(f, units="0x" + "f" * 5000)], 1,
@@ -339,14 +344,16 @@ CASES = [
     # the command line
     ("set-without-equals", lambda f: ["validate", spec(f), "--set", "a"], 2, "expected NAME=VALUE"),
     ("train-spec-and-resume", lambda f: ["train", spec(f), "--resume", f], 2, "give a SPEC to train, or --resume"),
-    ("train-over-an-existing-run", _existing_run, 1, "this folder already holds a run"),
+    ("train-over-an-existing-run", _existing_run, 1, "this folder holds a completed run"),
     ("build-into-proc", lambda f: ["build", spec(f), "-o", "/proc/builder-cannot-write-here"], 1,
      "/proc/builder-cannot-write-here: error: "),
     ("search-with-a-storage-url-of-nothing", lambda f: ["search", SEARCH_SPEC, "--trials", "1", "--storage",
                                                          "nonsense://x", "--out", f / "search"], 1,
      "--storage nonsense://x: cannot open the study there"),
-    ("schema-into-a-missing-folder", lambda f: ["schema", "-o", f / "missing" / "schema.json"], 1,
-     "schema.json: error: No such file or directory"),
+    # (a missing folder is created: `builder schema -o .builder/spec.schema.json` in a fresh project)
+    ("schema-into-proc", lambda f: ["schema", "-o", "/proc/builder-cannot-write-here/spec.schema.json"], 1,
+     "/proc/builder-cannot-write-here: error: "),
+    ("schema-below-a-file", _schema_below_a_file, 1, "notes is a file, not a folder"),
 ]
 
 

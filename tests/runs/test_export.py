@@ -1,6 +1,6 @@
 """`builder export`: a trained run's model, written by Keras' own `model.export`, gives the Keras model's
 predictions when run outside Keras (ONNX in onnxruntime, the SavedModel in TensorFlow, LiteRT in
-TensorFlow's interpreter, OpenVINO IR in OpenVINO), and a missing converter is one clean line.
+ai_edge_litert's interpreter, OpenVINO IR in OpenVINO), and a missing converter is one clean line.
 
 One contract for a run's inputs: every export takes the data's own units (digit pixels 0..16 here), with
 the run's transform built in, exactly as `builder predict` does; the tests feed both the same raw pixels."""
@@ -98,12 +98,35 @@ def test_saved_model_serves_in_tensorflow_with_the_keras_predictions(trained, tm
     np.testing.assert_allclose(out.numpy(), expected, atol=TOLERANCE, rtol=0)
 
 
-def test_litert_runs_in_the_tflite_interpreter_with_the_keras_predictions(trained, tmp_path):
-    tf = pytest.importorskip("tensorflow")
+def _litert_interpreter():
+    """The class export's "run it with" line names for a .tflite file (ai_edge_litert's, from builder[litert])."""
+    import importlib
+
+    module, _, name = exporting.FORMATS["litert"].reopen.split("(", 1)[0].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_litert_hint_names_an_installed_interpreter_and_the_extra_that_installs_it():
+    import importlib.metadata
+    import re
+
+    from spec_helpers import ROOT
+
+    tomllib = pytest.importorskip("tomllib")   # Python 3.11+
+
+    interpreter = _litert_interpreter()
+    [extra] = re.findall(r"pip install 'builder\[(\w+)\]'", exporting.FORMATS["litert"].reopen)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    distributions = importlib.metadata.packages_distributions()[interpreter.__module__.split(".")[0]]
+    assert any(re.match(rf"{re.escape(dist)}\b", requirement, re.IGNORECASE)
+               for dist in distributions for requirement in extras[extra])
+
+
+def test_litert_runs_in_the_interpreter_its_hint_names_with_the_keras_predictions(trained, tmp_path):
     run, x, expected = trained
     path = tmp_path / "digits.tflite"
     export(run, "litert", path)
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = _litert_interpreter()(model_path=str(path))
     (given,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(given["index"], x.shape)
     interpreter.allocate_tensors()
