@@ -6,6 +6,7 @@ Modules, in the order they import each other:
     expressions   `${...}` parameter expressions (parsed with ast, never eval)
     expand        blocks and repeats expanded, references and the graph checked
     roles         which spec model is the generator, discriminator, encoder or decoder of a kind
+    wiring        a node with several outputs (an LSTM's states) read whole where one tensor goes
     search_space  the `search:` section: paths, probes at each range's ends, concrete specs
     overrides     `--set`: a spec parameter by name, any other value by its dotted path (search's paths)
     render        Graph -> Graphviz DOT (and svg/png/pdf through `dot`)
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import Location, Problem, SpecError, show
-from builder.graph import expand, overrides as setting, roles, search_space
+from builder.graph import expand, overrides as setting, roles, search_space, wiring
 from builder.graph.ir import Graph
 from builder.language import Document, Spec, load, parse
 from builder.language.parser import salvage
@@ -33,6 +34,7 @@ def resolve(spec: Spec, document: Document, overrides: dict[str, Any] | None = N
     graph, errors = expand.expand(spec, document, overrides)
     if graph is not None:
         errors += roles.problems(graph)   # the networks a GAN kind trains
+        errors += wiring.problems(graph)  # several outputs read whole where one tensor goes
     if spec.search is not None:   # its values are tried only in a spec that is valid as written
         errors += search_space.problems(spec, document, overrides, probe=not errors)
     expand.raise_errors(errors)

@@ -63,7 +63,8 @@ def layer_name(node_id: str) -> str:
     return node_id.replace(".", "-")
 
 
-def _layer_class(type_name: str):
+def layer_class(type_name: str):
+    """The Keras (or builder) layer class a catalogue name stands for."""
     info = catalogue().layer(type_name)
     if info.family == "builder":
         return getattr(builder_layers, info.name)
@@ -91,7 +92,7 @@ def constructor_args(type_name: str, args: dict) -> dict:
 
 
 def make_layer(type_name: str, args: dict, name: str | None = None):
-    cls = _layer_class(type_name)
+    cls = layer_class(type_name)
     kwargs = constructor_args(type_name, args)
     if name is not None:
         kwargs["name"] = name
@@ -278,12 +279,53 @@ class _Compiler:
                                       f"{shape_text(shape)}, over 2^31 - 1")
         return total
 
+    def whole(self, tensors: dict, ref: Ref, reader: Node, what: str):
+        """A reference without [k] to a node with several outputs, where one tensor goes: a located error that
+        lists them (an LSTM with return_state gives its output and its states)."""
+        value = self.tensor(tensors, ref, reader)
+        if ref.index is None and isinstance(value, (list, tuple)):
+            source = self.graph_node(ref.node)
+            kind = f" ({source.type}{' with return_state' if source.args.get('return_state') else ''})" \
+                if source is not None else ""
+            listed = ", ".join(f"{ref.node}[{k}] {shape_text(tuple(t.shape))}" for k, t in enumerate(value))
+            raise self.fail(reader, f"node {show(reader.id)} reads {show(ref.node)} whole as {what}, but "
+                                    f"{show(ref.node)}{kind} gives {len(value)} outputs",
+                            f"read one of them: {listed}")
+        return value
+
+    def graph_node(self, node_id: str) -> Node | None:
+        for mgraph in self.graph.models.values():
+            if node_id in mgraph.nodes:
+                return mgraph.nodes[node_id]
+        return None
+
+    def check_states(self, node: Node, layer, kwargs: dict) -> None:
+        """`initial_state` gives as many tensors as the recurrent layer has states (LSTM 2, GRU 1, twice that
+        in a Bidirectional): Keras builds with a wrong count and fails only when training starts."""
+        if "initial_state" not in kwargs:
+            return
+        cells = [getattr(layer, "cell", None)] if hasattr(layer, "cell") else \
+            [getattr(getattr(layer, name, None), "cell", None) for name in ("forward_layer", "backward_layer")]
+        sizes = [getattr(cell, "state_size", None) for cell in cells if cell is not None]
+        if not sizes:
+            return
+        wanted = sum(len(size) if isinstance(size, (list, tuple)) else 1 for size in sizes)
+        given = kwargs["initial_state"]
+        count = len(given) if isinstance(given, (list, tuple)) else 1
+        if count != wanted:
+            raise self.fail(node, f"node {show(node.id)} ({node.type}) takes {wanted} initial state "
+                                  f"tensor{'s' * (wanted != 1)}, and initial_state gives {count}",
+                            "an LSTM's states are h and c: initial_state: [\"encoder[1]\", \"encoder[2]\"] reads "
+                            "those of an LSTM `encoder` with return_state: true" if wanted == 2 else
+                            f"give {wanted} tensor{'s' * (wanted != 1)}, e.g. [\"encoder[1]\"] for a GRU's state")
+
     def layer(self, node: Node, tensors: dict, params: dict, total: int, mgraph: ModelGraph) -> int:
         info = catalogue().layer(node.type)
-        positional = [self.tensor(tensors, r, node) for r in node.inputs]
+        positional = [self.whole(tensors, r, node, "an input") for r in node.inputs]
         first_shape = tuple(positional[0].shape) if positional and hasattr(positional[0], "shape") else None
-        kwargs = {k: (tuple(self.tensor(tensors, r, node) for r in v) if isinstance(v, tuple)
-                      else self.tensor(tensors, v, node)) for k, v in node.kwargs.items()}
+        kwargs = {k: (tuple(self.whole(tensors, r, node, k) for r in v) if isinstance(v, tuple)
+                      else self.tensor(tensors, v, node) if k == "initial_state"   # a whole list of states is fine
+                      else self.whole(tensors, v, node, k)) for k, v in node.kwargs.items()}
         kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
         kwargs.update(node.call)
         several = info.many_inputs or len(positional) > 1
@@ -300,6 +342,7 @@ class _Compiler:
         except (ValueError, TypeError) as exc:
             message = str(exc).strip().split("\n")[0]
             raise self.fail(node, f"node {show(node.id)} ({node.type}): {message[:300]}") from None
+        self.check_states(node, layer, kwargs)
         try:
             tensors[node.id] = layer(inputs, **kwargs)
         except SpecError:

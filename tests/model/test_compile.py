@@ -11,7 +11,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from spec_helpers import build, graph_of  # noqa: E402
+from spec_helpers import build, graph_of, write_spec  # noqa: E402
 
 from builder.errors import SpecError  # noqa: E402
 from builder.model.compile import compile_graph  # noqa: E402
@@ -387,3 +387,57 @@ def test_shapes_without_weights_allocate_nothing_and_report_the_same_errors(tmp_
           - {id: conv3, type: Conv2D, filters: 8, kernel_size: 3}
     """, weights=False)
     assert problems == ["4:node 'conv3' (Conv2D) expects a 4-D input, got (None, 128) from 'dense1'"]
+
+
+# --- wiring of nodes with several outputs (an LSTM with return_state) -------------------------------------------
+
+ENCODER_DECODER = """
+name: s2s
+inputs:
+  source: {shape: [null], dtype: int32}
+  target: {shape: [null], dtype: int32}
+layers:
+  - {id: source_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: source}
+  - {id: encoder, type: LSTM, units: 16, return_state: true}
+  - {id: target_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: target}
+  - {id: decoder, type: DECODER, units: 16, return_sequences: true, inputs: {sequences: target_embed, initial_state: STATES}}
+  - {id: out, type: Dense, units: 50, activation: softmax}
+"""
+
+
+def encoder_decoder(decoder: str, states: str) -> str:
+    return ENCODER_DECODER.replace("DECODER", decoder).replace("STATES", states)
+
+
+def test_initial_state_with_the_wrong_count_of_states_is_located_with_the_fix(tmp_path):
+    """Keras builds a recurrent layer given the wrong number of initial states and fails only when training starts
+    ("Too few leaves for PyTreeSpec" on JAX): builder says so at build, at the node, with the fix."""
+    with pytest.raises(SpecError) as caught:
+        build(tmp_path, encoder_decoder("GRU", '["encoder[1]", "encoder[2]"]'))
+    [problem] = caught.value.problems
+    assert problem.message == "node 'decoder' (GRU) takes 1 initial state tensor, and initial_state gives 2"
+    assert problem.hint == 'give 1 tensor, e.g. ["encoder[1]"] for a GRU\'s state' and problem.location.line == 9
+    with pytest.raises(SpecError, match='an LSTM\'s states are h and c: initial_state: \\["encoder\\[1\\]", '):
+        build(tmp_path, encoder_decoder("LSTM", '["encoder[1]"]'))
+    _, models = build(tmp_path, encoder_decoder("LSTM", '["encoder[1]", "encoder[2]"]'))
+    assert models["s2s"].count_params() == 4850
+    assert build(tmp_path, encoder_decoder("GRU", '["encoder[1]"]'))[1]["s2s"].count_params() > 0
+
+
+def test_the_compiler_names_each_output_of_a_node_read_whole_even_past_validation(tmp_path):
+    """validate catches this first (tests/graph/test_wiring.py); the compiler checks again with real tensors."""
+    from builder.graph import expand
+    from builder.language import load, parse
+
+    text = encoder_decoder("LSTM", '["encoder[1]", "encoder[2]"]').replace(
+        "{id: out, type: Dense, units: 50, activation: softmax}",
+        "{id: out, type: Dense, units: 50, activation: softmax, inputs: encoder}") + "outputs: [out, decoder]\n"
+    document = load(write_spec(tmp_path, text))
+    graph, errors = expand.expand(parse(document), document)
+    assert errors == []
+    with pytest.raises(SpecError) as caught:
+        compile_graph(graph)
+    [problem] = caught.value.problems
+    assert problem.message == ("node 'out' reads 'encoder' whole as an input, but 'encoder' (LSTM with return_state) "
+                               "gives 3 outputs")
+    assert problem.hint == "read one of them: encoder[0] (None, 16), encoder[1] (None, 16), encoder[2] (None, 16)"

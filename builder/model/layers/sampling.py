@@ -6,8 +6,17 @@ from keras import ops
 class VAESampling(keras.layers.Layer):
     """Draws `z = mean + exp(log_var / 2) * eps` (the VAE reparameterisation trick).
 
-    Adds the KL divergence to N(0, I), averaged over the batch and scaled by
-    `kl_weight`, as a layer loss, so a VAE trains with a plain `fit`.
+    Adds the KL divergence to N(0, I), summed over the code's dimensions,
+    averaged over the batch and scaled by `kl_weight`, as a layer loss, so a
+    VAE trains with a plain `fit`.
+
+    Weighting: the `vae` kind's reconstruction loss is Keras' (binary
+    cross-entropy *averaged* over the pixels), while keras.io's VAE *sums* it
+    over the pixels. So with `kl_weight: 1` the KL term weighs, against the
+    reconstruction, as many times more than in keras.io's VAE as an image has
+    values (784 for 28x28). For keras.io's balance give `kl_weight` one over
+    that count (`${1 / (28 * 28)}`); larger values trade sharp
+    reconstructions for a smoother code (as in a beta-VAE).
 
     Args:
         kl_weight: Float >= 0, the weight of the KL term. Defaults to 1.0.

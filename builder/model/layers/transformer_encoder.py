@@ -24,13 +24,20 @@ class TransformerEncoderBlock(_transformer.TransformerBlock):
         intermediate_dim: Positive integer, the hidden size of the
             feed-forward network (typically 4 x embed_dim).
         key_dim: Positive integer, the size of each head's queries and keys.
-            Defaults to `embed_dim // num_heads`.
+            Defaults to `embed_dim // num_heads`, as in the paper and KerasHub's
+            `TransformerEncoder`, so the attention keeps embed_dim^2-sized
+            projections whatever the head count. keras.io's "text classification
+            with Transformer" example passes `key_dim=embed_dim` instead: heads x
+            larger projections (10,656 against 6,464 parameters per block at
+            embed_dim 32, 2 heads, intermediate_dim 32); give `key_dim` to match it.
         dropout: Float in [0, 1), the dropout rate of the attention weights
             and of both sub-layers' outputs. Defaults to 0.
         activation: The feed-forward network's activation, by name.
             Defaults to `"relu"` (BERT uses `"gelu"`).
         norm_first: Boolean; true for pre-norm. Defaults to false.
-        epsilon: Float > 0, the layer normalisations' epsilon. Defaults to 1e-5.
+        epsilon: Float > 0, the layer normalisations' epsilon. Defaults to 1e-5,
+            as in KerasHub's transformer layers and PyTorch; a bare
+            `LayerNormalization` defaults to 1e-3.
 
     Input shape:
         `(batch, length, embed_dim)`.
