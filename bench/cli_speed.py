@@ -6,8 +6,8 @@ start, imports, the work, and for render the real `dot` program):
 - start-up: `builder --help`, and `builder validate specs/lenet.yaml`;
 - `builder render SPEC --no-shapes -o SPEC.svg` on the generated specs of
   `bench/validate_speed.py` (100, 1,000 and 10,000 layers, collapsed by
-  default above its size limit, as a user gets it) and with `--no-collapse`
-  (every node drawn, which is what growth is judged by);
+  default above its size limit and drawn to the depth render picks, as a user gets it) and with
+  `--no-collapse --depth all` (every node drawn, which is what growth is judged by);
 
 median wall and CPU seconds over repeats after a warm-up run, and the peak RSS
 of the builder process (`dot`'s own memory is not counted; its CPU is, as a
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             text, nodes = VALIDATE.generate(size)
             spec = Path(folder) / f"bench_{size}.yaml"
             spec.write_text(text)
-            variants = [("", []), (" --no-collapse", ["--no-collapse"])]
+            variants = [("", []), (" --no-collapse --depth all", ["--no-collapse", "--depth", "all"])]
             for suffix, flags in variants:
                 out = Path(folder) / f"bench_{size}.svg"
                 wall, cpu, rss = measure([builder, "render", str(spec), "--no-shapes", *flags, "-o", str(out)],
@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         # marginal cost per node between sizes: start-up cancels out; equal slopes mean linear growth
         (_, (w1, n1)), (_, (w2, n2)), (_, (w3, n3)) = sorted(per_node.items())[-3:]
         low, high = (w2 - w1) / (n2 - n1), (w3 - w2) / (n3 - n2)
-        notes.append(f"Render's marginal time per node (--no-collapse): {1e3 * low:.3f} ms from {n1:,} to {n2:,} nodes, "
-                     f"{1e3 * high:.3f} ms from {n2:,} to {n3:,} (ratio {high / low:.2f}; 1.0 is linear).")
+        notes.append(f"Render's marginal time per node (--no-collapse --depth all): {1e3 * low:.3f} ms from {n1:,} "
+                     f"to {n2:,} nodes, {1e3 * high:.3f} ms from {n2:,} to {n3:,} (ratio {high / low:.2f}; 1.0 is "
+                     "linear).")
     report = "\n".join([
         "# Start-up and `builder render --no-shapes`, whole processes", "",
         f"Each command a fresh process, median of {args.repeats} after a warm-up run; CPU includes `dot`; peak "

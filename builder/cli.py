@@ -7,6 +7,7 @@ inside the command, so `builder --help` and `builder validate` stay fast.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import json
 import os
@@ -19,18 +20,21 @@ from builder import __version__
 from builder.errors import CommandError, Location, Problem, SpecError
 from builder.runs.export import FORMATS as EXPORT_FORMATS
 from builder.search import PRUNERS, SAMPLERS
-from builder.training.backends.select import DISTRIBUTE_MODES, BackendError, choose, import_keras
+from builder.training.backends.select import BACKENDS, DISTRIBUTE_MODES, BackendError, choose, import_keras
 
 
 def load_graph(path: str, overrides: dict | None = None):
-    """The graph stage's front door, imported when a command needs it (pydantic costs 0.3 s; --help does not)."""
+    """The graph stage's front door, imported when a command needs it (pydantic costs 0.3 s; --help does not);
+    with the command's `--small`."""
     from builder.graph import load_graph as load
 
-    return load(path, overrides)
+    ctx = click.get_current_context(silent=True)
+    return load(path, overrides, small=bool(ctx is not None and ctx.meta.get("small")))
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
-    """`--set name=value` pairs; values read as YAML 1.2 scalars (`8` is a number)."""
+    """`--set name=value` pairs; values read as YAML 1.2 scalars (`8` is a number). A dotted name
+    (`train.epochs`, `layers.c5.units`) is a path into the spec, placed and checked by the graph stage."""
     from builder.language.loader import resolve_plain_scalar
 
     overrides = {}
@@ -45,8 +49,22 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
 
 
 def report(problems: list[Problem]) -> None:
+    quiet = verbosity() < 0
     for problem in problems:
-        click.echo(problem.format(), err=True)
+        if not (quiet and problem.severity == "warning"):   # --quiet: errors only
+            click.echo(problem.format(), err=True)
+
+
+def verbosity() -> int:
+    """-1 with --quiet, 1 with --verbose, else 0 (outside a command too)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("verbosity", 0) if ctx is not None else 0
+
+
+def note(message: str) -> None:
+    """A note on stderr, which --quiet leaves out."""
+    if verbosity() >= 0:
+        click.echo(message, err=True)
 
 
 def fail(error: SpecError) -> None:
@@ -56,16 +74,52 @@ def fail(error: SpecError) -> None:
     sys.exit(1)
 
 
-set_option = click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
-                          help="Override a spec parameter (repeatable).")
+def _small(ctx, param, value):
+    ctx.meta["small"] = value
+
+
+def set_option(command):
+    """--set NAME=VALUE (repeatable) and --small on a command that loads a spec."""
+    command = click.option("--small", is_flag=True, expose_value=False, callback=_small,
+                           help="Start from the spec's `small:` parameter values: a version that trains on a CPU "
+                                "in minutes (a --set still wins).")(command)
+    return click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+                        help="Override a spec parameter by name (size=32), or any value by its dotted path "
+                             "(train.epochs=3, layers.c5.units=64, train.optimizer.learning_rate=1e-4); "
+                             "repeatable.")(command)
+
+
+def _verbosity(ctx, param, value):
+    if not value:
+        return
+    level = -1 if param.name == "quiet" else 1
+    if ctx.meta.get("verbosity", level) != level:
+        raise click.UsageError("give --quiet or --verbose, not both")
+    ctx.meta["verbosity"] = level
+
+
+def verbosity_option(command):
+    """-q/--quiet and -v/--verbose on a command; it reads the level with `verbosity()`."""
+    command = click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_verbosity,
+                           help="More detail where the command has it (train: a line per epoch).")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_verbosity,
+                        help="Only errors and the result (e.g. the files written): no notes, warnings or "
+                             "progress.")(command)
 
 
 def _choose_backend(ctx, param, value):
     choose(value)   # checks the name only; Keras is imported later, by the command, on this backend
 
 
+class _BackendName(click.Choice):
+    """The backends, for --help and shell completion; a name outside them gets `choose`'s own one-line error."""
+
+    def convert(self, value, param, ctx):
+        return value
+
+
 backend_option = click.option(
-    "--backend", metavar="tensorflow|jax|torch", default=None, expose_value=False, callback=_choose_backend,
+    "--backend", type=_BackendName(BACKENDS), default=None, expose_value=False, callback=_choose_backend,
     help="The Keras backend (default: $KERAS_BACKEND, else Keras' default, TensorFlow).")
 
 
@@ -96,6 +150,10 @@ class _Commands(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:   # `builder layers | head`: the reader left; say nothing more, as `cat` does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())   # (Python would complain once more when it flushes at exit)
+            sys.exit(141)
         except Exception as error:   # the boundary: an OSError on a named file is the user's; the rest, a bug
             if isinstance(error, OSError) and (error.filename or error.errno in _SYSTEM_REFUSALS):
                 where = f"{error.filename}: " if error.filename else ""   # a read-only folder, a full disk, ...
@@ -138,23 +196,34 @@ def main() -> None:
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json prints every problem as a list, for editors and tools.")
+@click.option("--shapes", is_flag=True, help="Also build each model's shapes with Keras, without weights, and "
+                                             "report shape errors at their nodes (imports Keras: seconds).")
 @set_option
-def validate(specs: tuple[str, ...], fmt: str, overrides: tuple[str, ...]) -> None:
-    """Check spec files: YAML, keys, types, layer arguments, references, cycles."""
+@verbosity_option
+def validate(specs: tuple[str, ...], fmt: str, shapes: bool, overrides: tuple[str, ...]) -> None:
+    """Check spec files: YAML, keys, types, layer arguments, references, cycles; with --shapes, shapes too."""
     values = parse_overrides(overrides)
     results, failed = [], False
     for path in specs:
+        problems, summary = [], None
         try:
             graph = load_graph(path, values)
-            problems = graph.warnings
+            problems = list(graph.warnings)
+            if shapes:   # Keras only here: validate without --shapes stays free of it, and fast
+                import_keras()
+                from builder.model.compile import compile_graph
+
+                compile_graph(graph, weights=False)
             summary = f"{path}: ok ({graph.node_count()} nodes in {len(graph.models)} " \
-                      f"model{'s' * (len(graph.models) != 1)})"
+                      f"model{'s' * (len(graph.models) != 1)}; shapes {'checked' if shapes else 'not checked: --shapes'})"
         except SpecError as error:
-            problems, summary, failed = error.problems, None, True
-        results.append({"file": path, "ok": summary is not None, "problems": [p.to_dict() for p in problems]})
+            problems = sorted(problems + error.problems, key=lambda p: (p.location.line, p.location.column))
+            failed = True
+        results.append({"file": path, "ok": summary is not None, "shapes_checked": shapes,
+                        "problems": [p.to_dict() for p in problems]})
         if fmt == "text":
             report(problems)
-            if summary:
+            if summary and verbosity() >= 0:   # --quiet: only the errors (the exit code says ok)
                 click.echo(summary)
     if fmt == "json":
         click.echo(json.dumps(results, indent=2))
@@ -168,6 +237,7 @@ def validate(specs: tuple[str, ...], fmt: str, overrides: tuple[str, ...]) -> No
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Where to write it (default: the packaged copy and, in a checkout, schemas/spec.schema.json).")
 @click.option("--check", is_flag=True, help="Exit 1 if a written schema differs from the models.")
+@verbosity_option
 def schema(output: str | None, check: bool) -> None:
     """Write the spec's JSON Schema, generated from the pydantic models."""
     from builder.language import schema as schema_module
@@ -176,18 +246,32 @@ def schema(output: str | None, check: bool) -> None:
     text = schema_module.schema_text()
     for path in paths:
         if check:
-            current = path.read_text() if path.exists() else ""
+            current = path.read_text() if path.is_file() else ""
             if current != text:
-                click.echo(f"{path} is out of date: run `builder schema`", err=True)
+                click.echo(f"{path} is out of date: run `builder schema{' -o ' + output if output else ''}`",
+                           err=True)
                 sys.exit(1)
             click.echo(f"{path} is up to date")
         else:
+            # `-o .builder/spec.schema.json` in a fresh project; a refused folder or file is the group's
+            # `path: error: reason` line (an OSError naming the path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):   # mkdir's own words would not say which part
+                blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+                if blocker is None:
+                    raise
+                raise CommandError(f"cannot write {path}: {blocker} is a file, not a folder") from None
             path.write_text(text)
             click.echo(f"wrote {path}")
+    if output and not check:
+        note(f"editors: make a spec's first line  # yaml-language-server: $schema={output}  "
+             "(a path from the spec's folder, or absolute)")
 
 
 @main.command()
 @backend_option
+@verbosity_option
 def catalogue() -> None:
     """Regenerate the layer catalogue (builder/resources/keras_layers.json) from the installed Keras (imports Keras)."""
     import_keras()
@@ -197,20 +281,68 @@ def catalogue() -> None:
 
 
 @main.command()
-@click.argument("family", required=False)
-def layers(family: str | None) -> None:
-    """List the layer types a spec may name, by family."""
+@click.argument("name", metavar="[FAMILY|LAYER]", required=False)
+@verbosity_option
+def layers(name: str | None) -> None:
+    """List the layer types a spec may name, by family, or describe one layer type's arguments."""
+    from builder.errors import did_you_mean
     from builder.language.catalogue import catalogue
 
     cat = catalogue()
     by_family: dict[str, list[str]] = {}
-    for name in sorted(cat.layers):
-        by_family.setdefault(cat.layers[name]["family"], []).append(name)
-    if family and family not in by_family:
-        raise click.BadParameter(f"no family {family!r}; families: {', '.join(sorted(by_family))}")
+    for layer in sorted(cat.layers):
+        by_family.setdefault(cat.layers[layer]["family"], []).append(layer)
+    if name is not None and name not in by_family:
+        layer = cat.layer(name) or cat.layer({n.lower(): n for n in cat.layer_names}.get(name.lower(), ""))
+        if layer is not None:
+            return describe_layer(cat, layer.name)
+        if name in cat.excluded:
+            raise click.BadParameter(f"{name} is not available in a spec: {cat.excluded[name]}")
+        family = difflib.get_close_matches(name.lower(), list(by_family), n=1, cutoff=0.75)
+        if not family:   # no family this close (convolutional, normalisation): the closest of everything
+            hint = did_you_mean(name, cat.layer_names + sorted(by_family))
+            raise click.BadParameter(f"no layer type or family {name!r}; " +
+                                     (hint or f"families: {', '.join(sorted(by_family))}"))
+        note(f"note: {name!r} taken as the family {family[0]!r}")
+        name = family[0]
     for fam in sorted(by_family):
-        if family in (None, fam):
+        if name in (None, fam):
             click.echo(f"{fam}: {', '.join(by_family[fam])}")
+
+
+def describe_layer(cat, name: str) -> None:
+    """One layer type: family, other names, each constructor argument (required first) with its Keras default
+    and what it takes, and its call arguments."""
+    from builder.language import argtypes
+
+    info = cat.layer(name)
+    aliases = sorted(alias for alias, canonical in cat.aliases.items() if canonical == info.name)
+    click.echo(f"{info.name}: {info.summary}" if info.summary else info.name)
+    click.echo(f"  family: {info.family}" + (f"; also named {', '.join(aliases)}" if aliases else ""))
+    click.echo("  arguments:")
+    for arg, entry in sorted(info.args.items(), key=lambda item: (not item[1].get("required"), item[0])):
+        if entry.get("required"):
+            default = "required"
+        elif "default_text" in entry:
+            default = f"default {entry['default_text']}"
+        else:
+            default = f"default {json.dumps(entry.get('default'))}"
+        takes = "a layer: {type: ..., arguments}" if entry.get("kind") == "layer" else \
+            argtypes.describe(info.name, arg, entry)
+        click.echo(f"    {arg:<28} {default:<24} {takes}")
+    calls = [arg for arg in info.call if arg != "training"]
+    if calls:
+        click.echo(f"  call arguments (keyword inputs): {', '.join(calls)}")
+    if verbosity() > 0:   # the whole docstring needs the class, so Keras: only when asked
+        import inspect
+
+        import_keras()
+        from builder.model.compile import layer_class
+
+        click.echo("")
+        click.echo(inspect.getdoc(layer_class(info.name)) or "(no docstring)")
+    else:
+        click.echo("  (-v: the layer's whole docstring)")
 
 
 def print_summary(graph, models) -> None:
@@ -225,7 +357,10 @@ def print_summary(graph, models) -> None:
             shape = models.shapes[name][node.id]
             text = ", ".join(map(shape_text, shape)) if isinstance(shape, list) else shape_text(shape)
             kind = f"model {node.type}" if node.op == "model" else node.type
-            click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {models.params[name].get(node.id, 0):>12,}")
+            # a call of a spec model holds that model's weights, shared by every call and counted once in the total
+            count = f"{models[node.type].count_params():,} shared" if node.op == "model" else \
+                f"{models.params[name].get(node.id, 0):,}"
+            click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {count:>12}")
         trainable = sum(int(_size(w)) for w in model.trainable_weights)
         total = model.count_params()
         click.echo(f"  total {total:,} parameters ({trainable:,} trainable, {total - trainable:,} non-trainable), "
@@ -248,6 +383,7 @@ def _size(weight) -> int:
 @click.option("--no-save", is_flag=True, help="Only build and print the summary.")
 @set_option
 @backend_option
+@verbosity_option
 def build(spec: str, output: str | None, max_params: int | None, no_save: bool, overrides: tuple[str, ...]) -> None:
     """Compile a spec into Keras models, print a summary, save each as .keras."""
     graph = load_graph(spec, parse_overrides(overrides))
@@ -256,7 +392,8 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
     from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
 
     models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
-    print_summary(graph, models)
+    if verbosity() >= 0:   # --quiet: the files written, or with --no-save only the exit code
+        print_summary(graph, models)
     if no_save:
         return
     folder = Path(output or Path("out") / graph.name)
@@ -267,12 +404,26 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         click.echo(f"wrote {path}")
     from builder.graph import render as drawing
 
-    diagram = folder / f"{graph.name}.svg"
+    diagram = folder / f"{graph.name}.build.svg"   # beside, not over, a diagram `render` wrote there
     try:
         drawing.write_diagram(graph, diagram, models)
         click.echo(f"wrote {diagram}")
     except drawing.RenderError as error:
-        click.echo(f"note: no diagram: {error}", err=True)
+        note(f"note: no diagram: {error}")
+
+
+class _Depth(click.ParamType):
+    """render --depth: a whole number from 0, or `all`."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().lower()
+        if text == "all" or isinstance(value, int):
+            return text if text == "all" else value
+        if text.isdigit():
+            return int(text)
+        self.fail(f"expected a whole number from 0, or all. Received: {value!r}", param, ctx)
 
 
 @main.command("render")
@@ -286,14 +437,16 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
                    "Keras). Default: on when Keras is installed.")
 @click.option("--collapse/--no-collapse", default=None,
               help="Draw the repeats of a block once, marked xN. Default: on above 150 nodes.")
-@click.option("--depth", type=click.IntRange(min=0), default=None,
-              help="Expand nested blocks this many levels; deeper ones become single boxes.")
+@click.option("--depth", type=_Depth(), default=None,
+              help="Expand nested blocks this many levels; deeper ones become single boxes; all: every level. "
+                   "Default: all, or as deep as fits 40 boxes for big graphs.")
 @click.option("--search", "show_search", is_flag=True,
               help="Mark the nodes the spec's search section changes, with their ranges.")
 @set_option
 @backend_option
+@verbosity_option
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
-                   depth: int | None, show_search: bool, overrides: tuple[str, ...]) -> None:
+                   depth: int | str | None, show_search: bool, overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
     from builder.graph import render as drawing
 
@@ -308,7 +461,7 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
         except (ImportError, BackendError) as exc:
             if shapes:
                 raise click.ClickException(f"--shapes needs Keras: {exc}") from None
-            click.echo(f"note: drawing without shapes ({exc})", err=True)
+            note(f"note: drawing without shapes ({exc})")
         else:
             try:
                 compiled = compile_graph(graph)
@@ -317,14 +470,20 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
                 if shapes:
                     fail(error)
                 report(error.problems)   # still draw: the picture helps find the mistake
-                click.echo("note: drawing without shapes, the model does not build", err=True)
+                note("note: drawing without shapes, the model does not build")
     if show_search:
         from builder.graph import search_space
 
         if graph.spec.search is None:
             raise click.ClickException(f"{spec} has no `search:` section to draw")
         facts["search"] = search_space.annotations(graph, graph.document)
-    drawing.write(drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts), output)
+    if depth is None:   # not given: a big graph is drawn shallower, and the user told how to see more
+        depth = drawing.auto_depth(graph, collapse)
+        if depth is not None:
+            note(f"note: {graph.node_count():,} nodes: drawn to depth {depth} (--depth N for more, --depth all "
+                 "for every level)")
+    drawing.write(drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=None if depth == "all" else depth,
+                                 **facts), output)
     click.echo(f"wrote {output}")
 
 
@@ -362,6 +521,8 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
               help="The run folder (default: runs/<name>-<time>).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override train.epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override train.batch_size.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
+              help="Override train.seed (as --set train.seed=N: recorded in run.json, kept by --resume).")
 @click.option("--data", "data_path", type=click.Path(exists=True), default=None,
               help="Override train.data.path (relative to the current folder).")
 @click.option("--init", "init_path", type=click.Path(), default=None,
@@ -382,13 +543,17 @@ def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
                    "process k writes <run folder>-process<k>).")
 @set_option
 @backend_option
-def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_params, distribute, coordinator,
+@verbosity_option
+def train(spec, resume_run, out, epochs, batch_size, seed, data_path, init_path, max_params, distribute, coordinator,
           num_processes, process_id, overrides) -> None:
     """Train a spec (or --resume a run) into a run folder."""
     if (spec is None) == (resume_run is None):
         raise click.UsageError("give a SPEC to train, or --resume RUN")
+    if resume_run and (overrides or seed is not None or click.get_current_context().meta.get("small")):
+        raise click.UsageError("--resume continues with the --set, --small and --seed values the run started with "
+                               "(run.json); start a new run to change them")
     try:
-        values = parse_overrides(overrides)
+        values = parse_overrides(overrides) | ({"train.seed": seed} if seed is not None else {})
         graph = load_graph(spec, values) if spec else None
         if graph is not None:
             report(graph.warnings)
@@ -399,10 +564,11 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
         from builder.training.run_folder import RunFolder
 
         options = training.TrainOptions(out=Path(out) if out else None, epochs=epochs, batch_size=batch_size,
-                                        data_path=Path(data_path) if data_path else None, overrides=values,
+                                        data_path=Path(data_path) if data_path else None,
+                                        overrides=graph.overrides if graph is not None else values,  # --small's too
                                         init_path=Path(init_path) if init_path else None,
                                         max_params=max_params or DEFAULT_MAX_PARAMS, distribute=distribute,
-                                        cluster=cluster)
+                                        cluster=cluster, verbose={-1: 0, 0: None, 1: 2}[verbosity()])
         if resume_run:
             if cluster is not None and training.worker_folder(Path(resume_run), cluster.process_id).is_dir():
                 resume_run = training.worker_folder(Path(resume_run), cluster.process_id)
@@ -410,14 +576,21 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
         else:
             run = training.train(graph, spec, options)
     except KeyboardInterrupt as stop:
-        where = stop.args[0] if stop.args else "the run folder"
-        click.echo(f"\ninterrupted; the last finished epoch is saved. Resume with: builder train --resume {where}",
-                   err=True)
+        where = stop.args[0] if stop.args else ""
+        if where:
+            click.echo(f"\ninterrupted; the last finished epoch is saved. Resume with: builder train --resume "
+                       f"{where}", err=True)
+        else:   # stopped while setting up or in the first epoch: train() removed the new run folder
+            click.echo("\ninterrupted before the first epoch finished; nothing was saved", err=True)
         sys.exit(130)
     summary = json.loads(run.summary.read_text())
     final = ", ".join(f"{k} {v:.4f}" for k, v in summary["final"].items() if isinstance(v, float))
-    click.echo(f"{summary['status']}: {summary['epochs']} epochs, {final}")
+    epochs = summary["epochs"]
+    if verbosity() >= 0:   # --quiet: the run folder alone
+        click.echo(f"{summary['status']}: {epochs} epoch{'s' * (epochs != 1)}, {final}")
     click.echo(f"run folder: {run.path}")
+    if run.model.exists() and verbosity() >= 0:
+        click.echo(f"reopen the model: import builder, keras; keras.models.load_model({str(run.model)!r})")
 
 
 @main.command("search")
@@ -444,6 +617,7 @@ def train(spec, resume_run, out, epochs, batch_size, data_path, init_path, max_p
               help="The search folder (default: search/<name>-<time>).")
 @set_option
 @backend_option
+@verbosity_option
 def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, storage, max_params, epochs, seed,
                    out, overrides) -> None:
     """Search a spec's `search:` space with Optuna: each trial a run folder, the best as best.yaml."""
@@ -461,7 +635,7 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
             trials=trials, timeout=timeout, jobs=jobs, sampler=sampler, pruner=pruner, storage=storage,
             max_params=max_params or DEFAULT_MAX_PARAMS, out=Path(out) if out else None,
             overrides=parse_overrides(overrides), epochs=epochs, seed=seed,
-            resume=Path(resume_dir) if resume_dir else None)
+            resume=Path(resume_dir) if resume_dir else None, verbose=verbosity() >= 0)
         folder = searching.search(spec, options)
     except KeyboardInterrupt:
         click.echo("\ninterrupted; the finished trials are saved. Resume with: builder search --resume "
@@ -480,6 +654,7 @@ def search_command(spec, trials, timeout, jobs, sampler, pruner, resume_dir, sto
               help="Evaluate on this file instead (same source kind as the spec's train.data).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @backend_option
+@verbosity_option
 def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     """Print a run's metrics on its validation data (or on --data)."""
     import_keras()
@@ -490,7 +665,8 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps({k: float(v) for k, v in results.items()}, indent=2))
     else:
-        click.echo(f"{samples} samples")
+        if verbosity() >= 0:
+            click.echo(f"{samples} samples")
         for key, value in results.items():
             click.echo(f"{key}: {float(value):.4f}")
 
@@ -501,6 +677,7 @@ def evaluate(run: str, data_path: str | None, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="Where to write predictions: .csv (class and probabilities) or .npy (raw outputs).")
 @backend_option
+@verbosity_option
 def predict(run: str, inputs: str, output: str) -> None:
     """Predict with a run's model on a .npy/.npz/.csv file, an image, or a folder of images."""
     import_keras()
@@ -525,6 +702,7 @@ def predict(run: str, inputs: str, output: str) -> None:
               help="Build the run's input transform (e.g. digit pixels x 0.0625, standardisation) into the export, "
                    "so it takes the data's own units, as `builder predict` does.")
 @backend_option
+@verbosity_option
 def export(run: str, fmt: str, output: str | None, model_name: str | None, transform: bool) -> None:
     """Export a run's model for serving: SavedModel, ONNX, LiteRT, OpenVINO or .keras."""
     from builder.runs import export as exporting
@@ -550,6 +728,7 @@ def export(run: str, fmt: str, output: str | None, model_name: str | None, trans
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help=".png (image grid, or text for sequences), .txt, or .npy (the raw samples).")
 @backend_option
+@verbosity_option
 def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str) -> None:
     """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion)."""
     values = parse_overrides(options)
@@ -571,6 +750,7 @@ def generate(run: str, count: int, label: int | None, seed: int | None, options:
               help="Augmented versions of each sample (columns after the original).")
 @set_option
 @backend_option
+@verbosity_option
 def augment(spec: str, output: str, count: int, copies: int, overrides: tuple[str, ...]) -> None:
     """Draw training samples beside augmented copies, as train.augment makes them."""
     graph = load_graph(spec, parse_overrides(overrides))

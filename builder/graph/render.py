@@ -4,16 +4,18 @@ Nodes are rounded boxes coloured by layer family (with a legend of the
 families present), showing id, type, the arguments that matter and, when the
 caller knows them, parameter counts; edges carry tensor shapes. Block
 instances are (nested) clusters, repeats of one block use can collapse into one
-cluster marked `xN`, block instances deeper than `depth` become single boxes,
-and with several models each model is a cluster, a call to another model being
-a box with a dashed edge to the called model's cluster.
+cluster marked `xN` ("first of N", with the parameters of all N), block
+instances deeper than `depth` become single boxes (`auto_depth` picks a depth for
+big graphs), and with several models each model is a cluster, a call to another
+model being a box with a dashed edge to the called model's cluster.
 
 The DOT text is written here by hand, so every user string (ids, argument
 values, block parameters) goes through `_escape` and labels stay plain text
 (never HTML labels, never user-chosen attributes); the output is byte-identical
 for the same spec. This module never imports Keras: shapes and parameter counts
 come from the caller (`builder.model.compile.compile_graph(graph)` gives both as
-`.shapes` and `.params`).
+`.shapes` and `.params`); without them, parameter counts come from
+`builder.graph.estimate`, a pure-Python pass, and the title says it is an estimate.
 
 Public entry point: `render(graph, ...)` -> DOT text; `write(dot_text, path)`
 turns it into .svg/.png/.pdf with Graphviz's `dot` (or writes .dot as is).
@@ -27,10 +29,16 @@ import subprocess
 from pathlib import Path
 
 from builder.errors import CommandError
+from builder.graph.estimate import estimate
 from builder.graph.ir import Graph, ModelGraph, Node, Scope
 from builder.language.catalogue import catalogue
 
 AUTO_COLLAPSE_NODES = 150   # above this many nodes, repeats collapse unless asked not to
+# Without --depth, a drawing of more boxes than this is drawn shallower. Measured with dot at 144 dpi,
+# a box in a chain takes ~130 px of height (~160 with shapes on the edges): 40 boxes stay under ~6,000
+# px, where the library's big networks drawn whole reach 8,500-27,500 px (ResNet50/152: 98 boxes,
+# 1376x15260; EfficientNetB0: 164 boxes, 1336x27514) and their depth-1 or depth-0 drawings 2,800-5,900.
+AUTO_DEPTH_BOXES = 40
 DOT_TIMEOUT_S = 60          # dot can run for hours on huge graphs
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 INSTALL_HINT = "sudo apt-get install graphviz (macOS: brew install graphviz)"
@@ -206,15 +214,16 @@ class _Box:
     def __init__(self, dot_id: str, scope: Scope, parent: Scope | None):
         self.dot_id, self.scope, self.parent = dot_id, scope, parent
         self.members = 0
-        self.params = 0
 
 
 class _Drawing:
     """The DOT text of one graph; one instance per `render` call."""
 
     def __init__(self, graph: Graph, shapes: dict, params: dict, rankdir: str, collapse: bool, depth,
-                 search: tuple[dict, list] | None = None):
+                 search: tuple[dict, list] | None = None, uncounted: dict | None = None):
         self.graph, self.shapes, self.params = graph, shapes, params
+        # uncounted: {model: {node: type}} when `params` is builder.graph.estimate's (None: counted by Keras)
+        self.uncounted = uncounted
         self.search_notes, self.search_lines = search or ({}, [])
         self.rankdir, self.collapse, self.depth = rankdir, collapse, depth
         self.families: dict[str, None] = {}     # families drawn (a dict: no hash order anywhere)
@@ -226,7 +235,7 @@ class _Drawing:
     def dot(self) -> str:
         several = len(self.graph.models) > 1
         total = sum(self.total(m) for m in self.graph.models.values())
-        title = self.graph.name + (f"  ({_count(total)})" if total else "")
+        title = self.graph.name + self.size(total, [t for m in (self.uncounted or {}).values() for t in m.values()])
         lines = [f"digraph {_quote(self.graph.name)} {{",
                  f"  graph [{GRAPH_STYLE}, rankdir={self.rankdir}, label={_label([title])}];",
                  f"  node [{NODE_STYLE}];", f"  edge [{EDGE_STYLE}];"]
@@ -235,7 +244,7 @@ class _Drawing:
             body = self.model(model, i, calls)
             if several:
                 own = self.total(model)
-                label = model.name + (f"  ({_count(own)})" if own else "")
+                label = model.name + self.size(own, list((self.uncounted or {}).get(model.name, {}).values()))
                 lines += [f"  subgraph {self.model_cluster[model.name]} {{",
                           f'    graph [label={_label([label])}, style="rounded", color="#78909C", penwidth=1.4, '
                           f'fontsize=14, labeljust=l, margin=14];']
@@ -255,6 +264,40 @@ class _Drawing:
         counts = self.params.get(model.name, {})
         return sum(counts.get(n, 0) for n in model.nodes)
 
+    def size(self, total: int, uncounted: list[str]) -> str:
+        """`  (1,234 params)` after a title; an estimate says so, and names the layer types it left out."""
+        if self.uncounted is None:
+            return f"  ({_count(total)})" if total else ""
+        if not total and not uncounted:
+            return ""
+        text = f"~{_count(total)}, estimated"
+        if uncounted:
+            kinds = sorted(set(uncounted))
+            text += (f"; {len(uncounted)} layer{'s' * (len(uncounted) != 1)} not counted: "
+                     + ", ".join(kinds[:3]) + (", ..." if len(kinds) > 3 else ""))
+        return f"  ({text})"
+
+    def sums(self, model: ModelGraph) -> None:
+        """Parameters per block instance and per repeated use (all its repeats), and which hold an uncounted layer."""
+        counts = self.params.get(model.name, {})
+        missing = (self.uncounted or {}).get(model.name, {})
+        self.scope_params: dict[str, int] = {}
+        self.scope_missing: set[str] = set()
+        for node in model.nodes.values():
+            for key in {k for s in node.scopes for k in (s.id, "group:" + s.group)}:
+                self.scope_params[key] = self.scope_params.get(key, 0) + counts.get(node.id, 0)
+                if node.id in missing:
+                    self.scope_missing.add(key)
+
+    def scope_count(self, scope: Scope) -> str:
+        """The parameters a cluster or box stands for: `1,234 params`, of all repeats when collapsed."""
+        key = "group:" + scope.group if self.collapsed(scope) else scope.id
+        count = self.scope_params.get(key, 0)
+        if not count:
+            return ""
+        text = ("at least " if key in self.scope_missing else "") + _count(count)
+        return text + (f" in all {scope.repeats}" if self.collapsed(scope) else "")
+
     def node_id(self, model: str, node: str) -> str:
         return _quote(f"{model}/{node}")
 
@@ -263,6 +306,7 @@ class _Drawing:
         """The model's node, cluster and edge lines; dashed edges to called models go to `calls`."""
         self.current, self.index = model, index
         self.first, self.repeat_params = self.collapsed_groups(model)
+        self.sums(model)
         root = _Cluster(None)
         shown = self.place_nodes(model, root)
         edges: dict[tuple, str] = {}    # (tail, head, output index) -> shape label, in the order met
@@ -291,7 +335,6 @@ class _Drawing:
         """Put each drawn node or box in its cluster; return node id -> the DOT id it is drawn as."""
         shown: dict[str, str] = {}
         boxes: dict[str, _Box] = {}
-        counts = self.params.get(model.name, {})
         for node in model.nodes.values():
             rep = model.nodes[self.representative(node.id, model.nodes)]
             if self.depth is not None and len(rep.scopes) > self.depth:
@@ -303,7 +346,6 @@ class _Drawing:
                 shown[node.id] = boxes[scope.id].dot_id
                 if rep is node:
                     boxes[scope.id].members += 1
-                    boxes[scope.id].params += counts.get(node.id, 0)
                 continue
             shown[node.id] = self.node_id(model.name, rep.id)
             if rep is node:
@@ -335,6 +377,19 @@ class _Drawing:
                     break
         return first, repeat_params
 
+    def boxes(self) -> list[int]:
+        """The boxes (nodes, blocks drawn as one, output terminals) a drawing has at depth 0, 1, ...; the last
+        entry is the whole drawing."""
+        deepest = max((len(n.scopes) for m in self.graph.models.values() for n in m.nodes.values()), default=0)
+        counts = [0] * (deepest + 1)
+        for model in self.graph.models.values():
+            self.first, self.repeat_params = self.collapsed_groups(model)
+            reps = [model.nodes[self.representative(n, model.nodes)] for n in model.nodes]
+            for depth in range(deepest + 1):
+                drawn = {rep.scopes[depth].id if len(rep.scopes) > depth else "/" + rep.id for rep in reps}
+                counts[depth] += len(drawn) + len(model.outputs)   # ("/": a box and a node never share a key)
+        return counts
+
     def representative(self, node_id: str, nodes: dict) -> str:
         """The node drawn for `node_id`: its twin in the first repeat of every collapsed group."""
         while True:
@@ -346,9 +401,10 @@ class _Drawing:
                 return node_id
 
     def across_repeats(self, a: Node, b: Node) -> bool:
-        """An edge from one repeat of a collapsed group into the next: drawn as nothing."""
+        """An edge from one repeat of a collapsed group into the next, or from outside into a later repeat (a
+        `chain: {prev: $in}` input from the second repeat on): drawn as nothing, since only the first is drawn."""
         repeats = {s.group: s.repeat for s in a.scopes if s.group in self.first}
-        return any(s.group in repeats and repeats[s.group] != s.repeat for s in b.scopes)
+        return any(s.group in self.first and repeats.get(s.group, 1) != s.repeat for s in b.scopes)
 
     def collapsed(self, scope: Scope) -> bool:
         return scope.group in self.first and scope.repeats > 1
@@ -381,13 +437,15 @@ class _Drawing:
                 self.clusters += 1
                 scope = item.scope
                 name, params = self.scope_text(scope, cluster.scope)
-                title = _cut(f"{name} · {scope.block}  " + "  ".join(params), 150).rstrip()
-                if self.collapsed(scope):
-                    title += f"  x{scope.repeats}"
+                title = [_cut(f"{name} · {scope.block}  " + "  ".join(params), 150).rstrip()]
+                if self.collapsed(scope):   # what is drawn is the first repeat: say so, and what all of them hold
+                    title[0] += f"  x{scope.repeats}"
+                    total = self.scope_count(scope)
+                    title.append(f"first of {scope.repeats} drawn" + (f" · {total}" if total else ""))
                 fill = CLUSTER_FILLS[min(level - 1, len(CLUSTER_FILLS) - 1)]
                 border = '"#546E7A", penwidth=2' if self.collapsed(scope) else '"#B0BEC5", penwidth=1'
                 lines += [f"  subgraph cluster_m{self.index}_{self.clusters} {{",
-                          f'    graph [label={_label([title])}, style="rounded,filled", fillcolor="{fill}", '
+                          f'    graph [label={_label(title)}, style="rounded,filled", fillcolor="{fill}", '
                           f'color={border}, fontsize=11, labeljust=l, margin=10];']
                 lines += ["  " + line for line in self.cluster_lines(item, level + 1)] + ["  }"]
         return lines
@@ -435,7 +493,7 @@ class _Drawing:
         name, params = self.scope_text(scope, box.parent)
         layers = f"{scope.block} ({box.members} layer{'s' * (box.members != 1)})"
         lines = [name, layers + (f"  x{scope.repeats}" if self.collapsed(scope) else ""), *_wrap(params),
-                 _count(box.params) if box.params else ""]
+                 self.scope_count(scope)]
         return f'{box.dot_id} [label={_label(lines)}, {self.style("block")}, style="rounded,filled,bold"];'
 
     def legend(self) -> list[str]:
@@ -460,27 +518,50 @@ class _Drawing:
 
 # --- entry points -----------------------------------------------------------------------------------
 
+def _collapse(graph: Graph, collapse: bool | None) -> bool:
+    return graph.node_count() > AUTO_COLLAPSE_NODES if collapse is None else collapse
+
+
+def auto_depth(graph: Graph, collapse: bool | None = None) -> int | None:
+    """The depth to draw a graph to when the user gives none: None (every level) when the whole drawing has at
+    most AUTO_DEPTH_BOXES boxes, else the deepest depth whose drawing has at most that many, or 0 when none
+    has. `collapse` as for `render` (the boxes are counted as they would be drawn)."""
+    counts = _Drawing(graph, {}, {}, "TB", _collapse(graph, collapse), None).boxes()
+    if counts[-1] <= AUTO_DEPTH_BOXES:
+        return None
+    depth = max((d for d, n in enumerate(counts) if n <= AUTO_DEPTH_BOXES), default=0)
+    return None if counts[depth] == counts[-1] else depth   # no shallower drawing is smaller: draw it all
+
+
 def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = None, rankdir: str = "TB",
-           collapse: bool | None = None, depth: int | None = None, search: tuple[dict, list] | None = None) -> str:
+           collapse: bool | None = None, depth: int | str | None = None,
+           search: tuple[dict, list] | None = None) -> str:
     """Draw a resolved graph as DOT text.
 
     shapes: `{model: {node_id: shape}}`, a shape being a Keras output shape with
         the batch axis first (`(None, 28, 28, 6)`), or a list of them for a node
         with several outputs; edges are labelled with it (`28x28x6`).
-    params: `{model: {node_id: count}}`, shown in labels and titles.
+    params: `{model: {node_id: count}}`, shown in labels and titles; None: counted
+        without Keras by `builder.graph.estimate`, the title saying it is an estimate.
     collapse: draw the repeats of a block use once, marked xN; None: only for
         graphs of more than AUTO_COLLAPSE_NODES nodes.
-    depth: draw block instances nested deeper than this as single boxes.
+    depth: draw block instances nested deeper than this as single boxes; None:
+        every level; "auto": `auto_depth`'s choice.
     search: `builder.graph.search_space.annotations(...)`: lines added to the nodes a search changes (drawn with
         a red border), and a note listing the dimensions of no node.
     """
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"rankdir is TB or LR. Received: rankdir={rankdir!r}")
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise ValueError(f"depth is a whole number from 0. Received: depth={depth!r}")
-    if collapse is None:
-        collapse = graph.node_count() > AUTO_COLLAPSE_NODES
-    return _Drawing(graph, shapes or {}, params or {}, rankdir, collapse, depth, search).dot()
+    if depth not in (None, "auto") and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth is a whole number from 0, None or 'auto'. Received: depth={depth!r}")
+    collapse = _collapse(graph, collapse)
+    if depth == "auto":
+        depth = auto_depth(graph, collapse)
+    uncounted = None
+    if params is None:
+        found = estimate(graph)
+        params, uncounted = found.params, found.uncounted
+    return _Drawing(graph, shapes or {}, params, rankdir, collapse, depth, search, uncounted).dot()
 
 
 def output_format(path: str | Path) -> str:

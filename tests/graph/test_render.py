@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
 
 import pytest
 from click.testing import CliRunner
-from spec_helpers import TESTS, graph_of, write_spec
+from spec_helpers import SPECS, TESTS, graph_of, write_spec
 
 from builder.cli import main
 from builder.graph import load_graph
@@ -251,12 +252,44 @@ def test_depth_draws_deeper_blocks_as_single_boxes(tmp_path):
     assert label_of(both, "resnet/block:stage1_1").split("\\n")[:2] == ["stage1", "residual (6 layers)  x3"]
 
 
+def test_a_collapsed_cluster_is_the_first_of_n_with_the_parameters_of_all_n(tmp_path):
+    graph = graph_of(tmp_path, RESNET)
+    nodes = graph.models["resnet"].nodes
+    # a different count in each repeat: the total must be their sum, not three times the first's
+    counts = {n: {"stage1_1": 100, "stage1_2": 20, "stage1_3": 3}.get(n.split(".")[0], 0) for n in nodes}
+    text = render(graph, collapse=True, params={"resnet": counts})
+    members = sum(1 for n in nodes if n.startswith("stage1_1") and nodes[n].op == "layer")
+    assert members == 6
+    title = "stage1 · residual  filters=64  stride=2/1/1  x3\\nfirst of 3 drawn · 738 params in all 3"
+    assert title in text                                           # 6 layers x (100 + 20 + 3)
+    assert "100 params" in label_of(parse_dot(text), "resnet/stage1_1.b")   # a node: the first repeat's own
+    box = parse_dot(render(graph, collapse=True, depth=0, params={"resnet": counts}))
+    assert label_of(box, "resnet/block:stage1_1").split("\\n") == ["stage1", "residual (6 layers)  x3",
+                                                                     "filters=64  stride=2/1/1", "738 params in all 3"]
+    apart = parse_dot(render(graph, collapse=False, depth=0, params={"resnet": counts}))
+    assert label_of(apart, "resnet/block:stage1_2").endswith("120 params")
+
+
+def test_without_counts_the_drawing_estimates_them_and_says_so(tmp_path):
+    text = render(graph_of(tmp_path, LENET))
+    assert 'label="lenet  (~61,706 params, estimated)"' in text     # keras.Model.count_params() gives 61,706
+    assert "2,416 params" in label_of(parse_dot(text), "lenet/conv2")
+    partly = render(graph_of(tmp_path, """
+        inputs: {x: {shape: [4, 8]}}
+        layers:
+          - {id: mixed, type: EinsumDense, equation: "abc,cd->abd", output_shape: [4, 3]}
+          - {id: after, type: Dense, units: 2}
+          - {id: head, type: Dense, units: 1, inputs: x}
+    """))
+    assert 'label="spec  (~9 params, estimated; 2 layers not counted: Dense, EinsumDense)"' in partly
+
+
 def test_several_models_are_clusters_and_calls_point_at_them(tmp_path):
     graph = graph_of(tmp_path, GAN)
     text = render(graph)
     dot = parse_dot(text)
     assert len(dot["clusters"]) == 3 + 1
-    assert text.index("subgraph cluster_m0") < text.index('label="generator"')
+    assert text.index("subgraph cluster_m0") < text.index('label="generator  (~5,248 params, estimated)"')
     calls = [(a, b, rest) for a, b, rest in dot["edges"] if "lhead" in rest]
     assert [(a, b) for a, b, _ in calls] == [("gan/fake", "generator/z"), ("gan/score", "discriminator/image")]
     assert "lhead=cluster_m0" in calls[0][2] and "lhead=cluster_m1" in calls[1][2]
@@ -458,12 +491,53 @@ def test_cli_rejects_unknown_formats_before_reading_the_spec(tmp_path):
 @needs_dot
 def test_resnet152_sized_spec_renders_to_svg_in_under_3_seconds(tmp_path):
     spec = write_spec(tmp_path, resnet152_text())
-    for flags in ((), ("--no-collapse",)):
+    for flags in ((), ("--no-collapse", "--depth", "all")):
         start = time.perf_counter()
         result = run_cli("render", str(spec), "-o", str(tmp_path / "big.svg"), "--no-shapes", *flags)
         elapsed = time.perf_counter() - start
         assert result.exit_code == 0, result.output
         assert elapsed < 3, f"{flags}: {elapsed:.2f} s"
+
+
+def test_cli_no_shapes_titles_the_estimate_without_importing_keras(tmp_path):
+    spec, out = write_spec(tmp_path, LENET), tmp_path / "lenet.dot"
+    code = ("import sys; from builder.cli import main; "
+            "main(['render', sys.argv[1], '-o', sys.argv[2], '--no-shapes'], standalone_mode=False); "
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'")
+    subprocess.run([sys.executable, "-c", code, str(spec), str(out)], check=True, capture_output=True)
+    assert 'label="lenet  (~61,706 params, estimated)"' in out.read_text()
+
+
+def test_cli_draws_big_graphs_to_a_depth_that_fits_and_says_so(tmp_path):
+    spec = write_spec(tmp_path, resnet152_text())
+    graph = load_graph(str(spec), {})
+    assert drawing.auto_depth(graph) == 1 and drawing.auto_depth(graph, collapse=False) == 0
+    assert drawing.auto_depth(graph_of(tmp_path / "small", RESNET)) is None        # 18 nodes: drawn whole
+    result = run_cli("render", str(spec), "-o", str(tmp_path / "auto.dot"), "--no-shapes")
+    assert result.exit_code == 0, result.output
+    assert "note: 557 nodes: drawn to depth 1 (--depth N for more, --depth all for every level)" in result.stderr
+    auto = parse_dot((tmp_path / "auto.dot").read_text())
+    assert len(auto["nodes"]) <= drawing.AUTO_DEPTH_BOXES < len(parse_dot(render(graph, depth=2))["nodes"])
+    assert "resnet152/block:stage3_1.spatial" in auto["nodes"]
+    assert (tmp_path / "auto.dot").read_text() == render(graph, depth=1) == render(graph, depth="auto")
+    for flags, depth in ((("--depth", "all"), None), (("--depth", "2"), 2), (("--depth", "0"), 0)):
+        result = run_cli("render", str(spec), "-o", str(tmp_path / "asked.dot"), "--no-shapes", *flags)
+        assert result.exit_code == 0 and "note:" not in result.stderr                   # the user's depth wins
+        assert (tmp_path / "asked.dot").read_text() == render(graph, depth=depth)
+    result = run_cli("render", str(spec), "-o", str(tmp_path / "x.dot"), "--depth", "deep")
+    assert result.exit_code == 2
+    assert "Invalid value for '--depth': expected a whole number from 0, or all. Received: 'deep'" in result.stderr
+
+
+@needs_dot
+def test_the_automatic_depth_keeps_resnet152_one_page_tall(tmp_path):
+    sizes = {}   # (width, height) of the PNG: 896x2792 against 1374x12868 when measured
+    for name, flags in (("auto", ()), ("all", ("--depth", "all"))):
+        result = run_cli("render", str(SPECS / "resnet50.yaml"), "--set", "depth3=8", "--set", "depth4=36",
+                         "-o", str(tmp_path / f"{name}.png"), "--no-shapes", *flags)
+        assert result.exit_code == 0, result.output
+        sizes[name] = struct.unpack(">II", (tmp_path / f"{name}.png").read_bytes()[16:24])   # IHDR's width, height
+    assert sizes["auto"][1] < 4000 and sizes["all"][1] > 10000, sizes
 
 
 def test_cli_draws_shapes_from_the_compile_stage_by_default(tmp_path):
