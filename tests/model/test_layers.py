@@ -54,6 +54,11 @@ EXAMPLES: dict[str, list[Example]] = {
     "Application": [Example({"architecture": "MobileNetV3Small", "pooling": "avg"}, {"inputs": In((32, 32, 3))},
                             bad={"architecture": "MobileNetV9"})],
     "ClassToken": [Example({}, {"inputs": In((5, 8))}, bad={"initializer": "no_such_initializer"})],
+    "LayerScale": [
+        Example({"init_values": 0.5, "projection_dim": 6}, {"inputs": In((4, 4, 6))},
+                bad={"init_values": "small", "projection_dim": 0}),
+        Example({}, {"inputs": In((5, 3))}),
+    ],
     "PatchEmbedding": [
         Example({"patch_size": 4, "embed_dim": 6}, {"inputs": In((8, 12, 3))},
                 bad={"patch_size": 0, "embed_dim": -1}),
@@ -448,3 +453,12 @@ def test_patch_merging_concatenates_each_2x2_group_as_swin_does():
     normed = (merged - merged.mean(-1, keepdims=True)) / np.sqrt(merged.var(-1, keepdims=True) + 1e-5)
     kernel = keras.ops.convert_to_numpy(layer.reduction.kernel)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(image)), normed @ kernel, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_scale_starts_at_init_values_and_checks_its_width():
+    layer = builder.model.layers.LayerScale(init_values=1e-6, projection_dim=4)
+    x = np.arange(8, dtype="float32").reshape(1, 2, 4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), x * 1e-6, rtol=1e-6)
+    assert tuple(layer.gamma.shape) == (4,)   # one factor per channel, as keras.applications' ConvNeXt
+    with pytest.raises(ValueError, match=r"projection_dim=3 channels.*Received: input_shape=\(1, 2, 4\)"):
+        builder.model.layers.LayerScale(projection_dim=3)(x)

@@ -1,8 +1,10 @@
 """The spec library's reference CNNs (specs/*.yaml).
 
-Five specs mirror `keras.applications` exactly: at 224x224x3 with 1000 classes their models have
-Keras' total parameter count and number of weight tensors, and with Keras' weights copied in they
-compute the same function. ResNet-101/152 come from the ResNet-50 spec by its depth parameters.
+Seven specs mirror `keras.applications` exactly: at 224x224x3 with 1000 classes their models have
+Keras' total parameter count and number of weight tensors, of the same shapes in the same order,
+and with Keras' weights copied in they compute the same function (ConvNeXt-Tiny, and Inception-v3
+from the inception spec by --set, are compared at a small input size). ResNet-101/152 come from
+the ResNet-50 spec by its depth parameters.
 The other specs build at a small size and run a forward pass.
 
 The reference tests build two full-size models each (a few seconds apiece on CPU);
@@ -125,8 +127,27 @@ def test_reference_resnet_depths(overrides, application, params, weights):
     assert (mine.count_params(), len(mine.weights)) == (params, weights)
 
 
-def test_reference_convnext_tiny_matches_keras_counts():
-    mine = build("convnext_tiny")
-    theirs = keras.applications.ConvNeXtTiny(weights=None)
+# Counts do not depend on the input size, so these compare at the smallest size Keras allows.
+# spec, overrides, keras.applications function, input size, total parameters, weight tensors
+SMALL_REFERENCES = [
+    ("convnext_tiny", {"size": 32}, "ConvNeXtTiny", 32, 28_589_128, 182),
+    ("inception", {"size": 75, "blocks_a": 3, "blocks_b": 4, "blocks_c": 2, "padding": "valid"},
+     "InceptionV3", 75, 23_851_784, 378),
+]
+
+
+@pytest.mark.parametrize("name, overrides, application, size, params, weights", SMALL_REFERENCES,
+                         ids=[r[2] for r in SMALL_REFERENCES])
+def test_reference_matches_keras_applications_shape_for_shape(name, overrides, application, size, params,
+                                                              weights):
+    mine = build(name, overrides)
+    theirs = getattr(keras.applications, application)(weights=None, input_shape=(size, size, 3))
     assert (mine.count_params(), len(mine.weights)) == (theirs.count_params(), len(theirs.weights))
-    assert (mine.count_params(), len(mine.weights)) == (28_589_128, 182)
+    assert (mine.count_params(), len(mine.weights)) == (params, weights)
+    assert [tuple(w.shape) for w in mine.weights] == [tuple(w.shape) for w in theirs.weights]
+    # ConvNeXt's layer scales start at 1e-6, which would hide the residual branches: make them count
+    rng = np.random.default_rng(1)
+    for w in theirs.weights:
+        if "layer_scale" in w.path:
+            w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32"))
+    same_function(mine, theirs, pixels=255.0 if name == "convnext_tiny" else 1.0)

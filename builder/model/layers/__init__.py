@@ -14,6 +14,7 @@ A layer that reads a list of several tensors sets the class attribute
 
 from builder.model.layers.application import Application
 from builder.model.layers.class_token import ClassToken
+from builder.model.layers.layer_scale import LayerScale
 from builder.model.layers.patch_embedding import PatchEmbedding
 from builder.model.layers.patch_merging import PatchMerging
 from builder.model.layers.position_embedding import PositionEmbedding
@@ -28,6 +29,7 @@ from builder.model.layers.window_attention import WindowAttention
 __all__ = [
     "Application",
     "ClassToken",
+    "LayerScale",
     "PatchEmbedding",
     "PatchMerging",
     "PositionEmbedding",

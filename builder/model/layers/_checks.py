@@ -73,3 +73,9 @@ def feature_map(input_shape):
     if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
         raise ValueError("expected a feature map, (batch, height, width, channels) with known sizes. "
                          f"Received: input_shape={tuple(input_shape)}")
+
+
+def finite_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise ValueError(f"expected a finite number. Received: {name}={value!r}")
+    return float(value)
