@@ -2,15 +2,18 @@
 
 What happens here, in order:
 
-1. parameters: `${name}` and `${expression}` (+ - * / // % over numbers and
-   parameter names, and the functions int, round, min, max, abs; parsed with
-   `ast`, never evaluated as Python) are filled in
-   from `--set` overrides, spec `params`, and block parameters;
-2. expansion: block instances (and their repeats) become plain nodes whose ids
-   are qualified by the instance (`stage1_2.conv_a`); each node remembers the
-   block instances it sits in, for diagrams;
+1. parameters: `${name}` and `${expression}` (arithmetic, comparisons, and/or/not
+   and `a if c else b` over numbers, text, true/false and parameter names, and the
+   functions int, round, min, max, abs; parsed with `ast`, never evaluated as
+   Python) are filled in from `--set` overrides, spec `params`, and block
+   parameters, with `repeat_index` (from 0) and `repeats` in every block instance;
+2. expansion: block instances (and their repeats, 0 to 1000, each repeat's other
+   inputs as `chain` says) become plain nodes whose ids are qualified by the
+   instance (`stage1_2.conv_a`); each node remembers the block instances it sits
+   in, for diagrams; a node or block use whose `when` is false is left out;
 3. references: ids, `block.node`, `$input`, `node[k]`, and relative `-1` are
-   resolved; unknown names get a did-you-mean;
+   resolved, and a reference to a node left out reads its first input instead
+   (`bypass`); unknown names get a did-you-mean;
 4. graph checks: duplicate ids, cycles (with their path), merges of one input,
    several inputs into a one-input layer, unused inputs, unreachable nodes
    (a warning), and resource limits on the expanded size;
@@ -30,12 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.errors import Location, Problem, SpecError, did_you_mean, show
-from builder.graph.expressions import _ExprError, _UnknownName, placeholder_names, snake, substitute
+from builder.graph.expressions import REPEAT_NAMES, _ExprError, _UnknownName, placeholder_names, snake, substitute
 from builder.graph.ir import Graph, ModelGraph, Node, Ref, Scope
 from builder.language.catalogue import catalogue
 from builder.language.loader import Document
 from builder.language.parser import check_layer, has_placeholder
-from builder.language.spec import BlockNode, LayerNode, ModelNode, ModelSpec, Spec, TrainSpec
+from builder.language.spec import BlockNode, ConfiguredObject, LayerNode, ModelNode, ModelSpec, Spec, TrainSpec
+from builder.language.spec.data import inputs_hint
+from builder.language.spec.graph import MAX_REPEAT
 
 MAX_NODES = 100_000
 MAX_BLOCK_INSTANCES = 100_000   # repeats of nested blocks multiply: counted even when they add no node
@@ -60,8 +65,10 @@ class _Pending:
 
 
 class _Expander:
-    def __init__(self, spec: Spec, document: Document, params: dict, complete: bool = True):
+    def __init__(self, spec: Spec, document: Document, params: dict, complete: bool = True,
+                 overrides: dict | None = None):
         self.spec = spec
+        self.overrides = overrides or {}   # the --set parameters, to say where a bad value came from
         self.complete = complete   # False: parts of the spec were cut out (`parser.salvage`)
         self.doc = document
         self.params = params
@@ -86,6 +93,8 @@ class _Expander:
         self.model_name = name
         self.model_deps: set = set()
         self.aliases: dict[str, Ref] = {}   # block instance ids -> the instance's output
+        self.left_out: dict[str, Node] = {}   # nodes whose `when` is false: linked, then passed through
+        self.left_out_instances: dict[str, str] = {}   # block instances made of nothing -> why
         self.problems_before = len(self.problems)
         names: dict[str, Ref] = {}
         sequence: list[Ref] = []
@@ -110,6 +119,7 @@ class _Expander:
         last = self.layers(model.layers, path + ("layers",), (), self.params, names, {}, sequence, 0, ())
         outputs = self.outputs(model.outputs, path, names, last, sequence)
         self.link()
+        outputs = self.bypass(outputs)
         return self.finish(name, inputs, outputs, path)
 
     def add(self, node: Node, path: tuple) -> None:
@@ -162,6 +172,7 @@ class _Expander:
         return last
 
     def layer(self, item, path, scopes, params, names, block_inputs, sequence, prefix) -> Ref | None:
+        present = True
         if isinstance(item, ModelNode):
             local = item.id or self.auto_id(prefix, snake(item.model))
             op, type_name, args, family, call = "model", item.model, {}, "model", {}
@@ -179,9 +190,13 @@ class _Expander:
             family = info.family if info else "other"
             call = dict(item.call or {})
             raw_args = item.args
+            present = self.condition(item.when, params, path, f"node {show(prefix + local)}", prefix + local,
+                                     bool(scopes))
             failures = self.failures
-            args = {k: self.subst(v, params, path + (k,), prefix + local, bool(scopes)) for k, v in raw_args.items()}
-            if has_placeholder(raw_args) and info is not None and self.failures == failures:
+            # a node left out keeps its arguments unfilled: they may be meaningless then (units: ${hidden} = 0)
+            args = {k: self.subst(v, params, path + (k,), prefix + local, bool(scopes)) if present else v
+                    for k, v in raw_args.items()}
+            if present and has_placeholder(raw_args) and info is not None and self.failures == failures:
                 for problem in check_layer({"type": item.type, **args}, self.doc.locate, path):
                     self.problems.append(Problem(problem.location, f"node {show(prefix + local)}: {problem.message}",
                                                  problem.hint, node=prefix + local))
@@ -189,14 +204,17 @@ class _Expander:
         if op == "layer" and any(scope.trainable is False for scope in scopes):
             args["trainable"] = False   # a frozen block freezes every layer in it, whatever the layer says
         if local in names:
-            first = self.nodes.get(names[local].node)
+            first = self.nodes.get(names[local].node) or self.left_out.get(names[local].node)
             where = f" (first at line {first.location.line})" if first else ""
             self.error(path + ("id",) if item.id else path, f"duplicate id {show(local)}{where}", node=qualified)
             return None
         names[local] = Ref(qualified)
         node = Node(id=qualified, op=op, type=type_name, args=args, call=call, scopes=scopes,
                     location=self.loc(path), family=family)
-        self.add(node, path)
+        if present:
+            self.add(node, path)
+        else:   # linked like any node, so that what reads it can read its input instead (`bypass`)
+            self.left_out[qualified] = node
         self.pending.append(_Pending(node, item.inputs, names, block_inputs, sequence, len(sequence), path))
         return Ref(qualified)
 
@@ -215,12 +233,16 @@ class _Expander:
         if depth >= MAX_BLOCK_DEPTH:
             self.error(path, f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels (limit MAX_BLOCK_DEPTH)")
             return None
+        local = item.id or self.auto_id(prefix, item.block)
+        group = prefix + local
         failures = self.failures
         repeat = self.subst(item.repeat, params, path + ("repeat",), in_block=bool(scopes))
         if self.failures > failures:
             return None
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
-            self.error(path + ("repeat",), f"expected an integer from 1 to 1000. Received: repeat={show(repeat)}")
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 0 <= repeat <= MAX_REPEAT:
+            origin, hint = self.origin(item.repeat, params, scopes)
+            self.error(path + ("repeat",), f"block instance {show(group)}: expected a repeat count from 0 to "
+                                           f"{MAX_REPEAT}. Received: repeat={show(repeat)}{origin}", hint)
             return None
         per_repeat = item.per_repeat or []
         if len(per_repeat) > repeat:
@@ -232,15 +254,19 @@ class _Expander:
                 self.error(where, f"block {show(item.block)} has no parameter {show(key)}",
                            did_you_mean(key, sorted(declared)) or f"it takes: {', '.join(sorted(declared)) or 'none'}",
                            key=key in item.with_)
-        local = item.id or self.auto_id(prefix, item.block)
-        group = prefix + local
         if local in names:
             self.error(path + ("id",) if item.id else path, f"duplicate id {show(local)}")
             return None
+        chain = self.chain_sources(item, block, path)
+        present = self.condition(item.when, params, path, f"block instance {show(group)}", None, bool(scopes))
         # what the first repeat reads
         entry = self.block_entry(item, block, path, names, block_inputs, sequence, group)
         if entry is None:
             return None
+        if not present or repeat == 0:   # left out, or no repeat at all: the instance is its first input
+            self.left_out_instances[group] = "its `when` is false" if not present else "it repeats 0 times"
+            names[local] = self.aliases[group] = entry[0]
+            return entry[0]
         out = None
         for r in range(1, repeat + 1):
             self.instances += 1
@@ -251,16 +277,18 @@ class _Expander:
             values = dict(item.with_)
             if r <= len(per_repeat):
                 values.update(per_repeat[r - 1])
-            values = {k: self.subst(v, params, path + ("with", k), in_block=bool(scopes))
+            counting = {"repeat_index": r - 1, "repeats": repeat}   # the repeat being made, in `with` and inside
+            outer = {**params, **counting}
+            values = {k: self.subst(v, outer, path + ("with", k), in_block=bool(scopes))
                       for k, v in values.items() if k in declared}
             missing = [k for k, default in declared.items() if default is None and k not in values]
             if missing:
                 self.error(path, f"block {show(item.block)} needs the parameter{'s' * (len(missing) > 1)} "
                                  f"{', '.join(map(show, missing))}", "give it under `with:`")
                 return None
-            defaults = {k: self.subst(v, params, ("blocks", item.block, "params", k))  # may use spec params
+            defaults = {k: self.subst(v, outer, ("blocks", item.block, "params", k))  # may use spec params
                         for k, v in declared.items() if v is not None and k not in values}
-            inner_params = {**self.params, **defaults, **values}
+            inner_params = {**self.params, **defaults, **values, **counting}
             instance = local if repeat == 1 else f"{local}_{r}"
             qualified = prefix + instance
             scope = Scope(id=qualified, block=item.block, params=tuple(sorted(
@@ -277,10 +305,110 @@ class _Expander:
             if repeat > 1:
                 names[instance] = out
                 self.aliases[qualified] = out
-            entry = [out] + entry[1:]  # the next repeat reads this one; other inputs stay (a decoder's memory)
+            # the next repeat reads this one's output first; each other input as `chain` says
+            entry = self.chained(chain, block, entry, out, inner_names, qualified, path, first=r == 1)
+            if entry is None:
+                return None
         names[local] = out
         self.aliases[group] = out
         return out
+
+    def chain_sources(self, item: BlockNode, block, path) -> dict:
+        """Input name -> what it reads from the second repeat on ("fixed", "$input" or a node of the block), for
+        each input after the first; a repeated block of several inputs must say (NASNet's cells read the two
+        outputs before, a decoder's memory stays: builder cannot guess which)."""
+        chain = dict(item.chain or {})
+        first, others = block.inputs[0], block.inputs[1:]
+        misspelt = False   # then "say what ... reads" would only echo the misspelling
+        for name, source in list(chain.items()):
+            where = path + ("chain", name)
+            if name == first:
+                self.error(where, f"chain: {show(name)} is the first input of block {show(item.block)}, which always "
+                                  "reads the output of the repeat before", key=True)
+            elif name not in others:
+                misspelt = True
+                self.error(where, f"chain: block {show(item.block)} has no input {show(name)}",
+                           did_you_mean(name, others) or
+                           (f"chain names its inputs after the first: {', '.join(others)}" if others else
+                            f"block {show(item.block)} has one input, which always reads the repeat before"), key=True)
+            elif source.startswith("$") and _REF.match(source).group(2) not in block.inputs:
+                self.error(where, f"chain: {show(source)} is not an input of block {show(item.block)}",
+                           did_you_mean(source, ["$" + n for n in block.inputs]) or
+                           f"its inputs are: {', '.join('$' + n for n in block.inputs)}")
+            else:
+                continue
+            del chain[name]
+        repeated = not (isinstance(item.repeat, int) and item.repeat <= 1)
+        unsaid = [name for name in others if name not in chain and name not in (item.chain or {})]
+        if repeated and unsaid and not misspelt:
+            example = ", ".join(f"{name}: $in" for name in unsaid)
+            self.error(path + ("repeat",), f"block {show(item.block)} takes {len(block.inputs)} inputs "
+                                           f"({', '.join(block.inputs)}) and repeats: say what "
+                                           f"{', '.join(map(show, unsaid))} read{'s' * (len(unsaid) == 1)} from the "
+                                           "second repeat on",
+                       f"add chain: {{{example}}} (what the repeat before read as $in: the output two back, as "
+                       f"NASNet's cells) or `fixed` (every repeat reads what the use gives, as a decoder's memory)")
+        return chain
+
+    def chained(self, chain: dict, block, entry: list, out: Ref, inner_names: dict, qualified: str, path,
+                first: bool) -> list[Ref] | None:
+        """What the next repeat reads: this one's output, then each other input as `chain` says."""
+        following = [out]
+        for i, name in enumerate(block.inputs[1:], 1):
+            source = chain.get(name, "fixed")
+            if source == "fixed":
+                following.append(entry[i])
+                continue
+            match = _REF.match(source)
+            local, index = match.group(2), match.group(3)
+            if source.startswith("$"):
+                found = entry[block.inputs.index(local)]
+            else:
+                found = inner_names.get(local) or self.aliases.get(f"{qualified}.{local}") or \
+                    (Ref(f"{qualified}.{local}") if f"{qualified}.{local}" in self.nodes else None)
+                if found is None:
+                    if first:   # reported once, for the first repeat
+                        self.error(path + ("chain", name), f"chain: {show(source)} names no node of the block",
+                                   did_you_mean(local, sorted(inner_names)) or
+                                   "give a node id of the block, `$input`, or `fixed`")
+                    return None
+            following.append(found if index is None else Ref(found.node, int(index)))
+        return following
+
+    def origin(self, raw, params: dict, scopes: tuple) -> tuple[str, str | None]:
+        """For a value that came from a `${...}`: " (from '${depth - 1}' with depth=0)", and a hint saying where
+        each parameter's value was set (`--set`, the spec's params, or a block instance)."""
+        if not has_placeholder(raw):
+            return "", None
+        names = sorted(n for n in placeholder_names(raw) if n in params)
+        origins = []
+        declared = self.spec.blocks[scopes[-1].block].params if scopes else {}
+        for name in names:
+            value = f"{name}={params[name]!r}"
+            if name in REPEAT_NAMES:
+                continue
+            if name in declared:
+                origins.append(f"{value} is a parameter of block instance {show(scopes[-1].id)}")
+            elif name in self.overrides:
+                origins.append(f"{name} comes from --set {name}={self.overrides[name]}")
+            else:
+                origins.append(f"{value} comes from the spec's params")
+        given = ", ".join(f"{name}={params[name]!r}" for name in names)
+        return f" (from {show(raw)}{' with ' + given if given else ''})", "; ".join(origins) or None
+
+    def condition(self, when, params, path, label: str, node: str | None, in_block: bool) -> bool:
+        """Whether a node or block use with `when` is made; a `when` that fails is reported, the node kept."""
+        if when is None or isinstance(when, bool):
+            return when is not False
+        failures = self.failures
+        value = self.subst(when, params, path + ("when",), node, in_block)
+        if self.failures > failures:
+            return True
+        if not isinstance(value, bool):
+            self.error(path + ("when",), f"{label}: expected true or false. Received: when={show(value)} (from "
+                                         f"{show(when)})", "write a condition, e.g. ${expand_ratio != 1}", node=node)
+            return True
+        return value
 
     def block_entry(self, item, block, path, names, block_inputs, sequence, group) -> list[Ref] | None:
         raw = item.inputs
@@ -364,8 +492,19 @@ class _Expander:
             return ref if index is None else Ref(ref.node, index)
         target = names.get(name)
         if target is None and not block_inputs:  # a block is closed: it reads its own nodes and its $inputs
-            target = self.aliases.get(name) or (Ref(name) if name in self.nodes else None)
+            target = self.aliases.get(name) or (Ref(name) if name in self.nodes or name in self.left_out else None)
+        if target is not None and index is not None and target.node in self.left_out:
+            self.error(path, f"node {show(node_id)} reads {show(raw)}, but node {show(target.node)} is left out (its "
+                             f"`when` is false): it passes one input through and has no output [{index}]",
+                       "read it without [k], or leave this node out too", node=node_id)
+            return None
         if target is None:
+            gone = next((g for g in self.left_out_instances if name.startswith(g + ".")), None)
+            if gone is not None:
+                self.error(path, f"node {show(node_id)} reads {show(raw)}, but block instance {show(gone)} is made of "
+                                 f"no nodes: {self.left_out_instances[gone]}",
+                           f"read {show(gone)} itself: it passes its first input through", node=node_id)
+                return None
             if block_inputs:
                 self.error(path, f"node {show(node_id)} reads {show(raw)}, which is not a node of its block",
                            did_you_mean(name, sorted(names)) or
@@ -407,6 +546,37 @@ class _Expander:
             if None not in refs:
                 node.inputs = tuple(refs)
                 self.arity(node, p.path, isinstance(raw, list))
+
+    def bypass(self, outputs: list[Ref]) -> list[Ref]:
+        """Every reference to a node left out (`when` false) reads what that node read instead: its first input,
+        through any number of nodes left out. Returns the model's outputs, passed through alike."""
+        if not self.left_out:
+            return outputs
+        reported: set = set()
+
+        def through(ref: Ref) -> Ref:
+            seen: list[str] = []
+            while ref.node in self.left_out and ref.index is None:
+                if ref.node in seen:
+                    cycle = seen[seen.index(ref.node):]
+                    if not reported & set(cycle):
+                        reported.update(cycle)
+                        self.problems.append(Problem(self.left_out[cycle[0]].location, "nodes left out (`when` "
+                                                     "false) pass each other's input through in a cycle: "
+                                                     + " -> ".join(cycle + [cycle[0]]), node=cycle[0]))
+                    return ref
+                seen.append(ref.node)
+                inputs = self.left_out[ref.node].inputs
+                if not inputs:
+                    return ref   # it reads nothing: reported where it is written
+                ref = inputs[0]
+            return ref
+
+        for node in self.nodes.values():
+            node.inputs = tuple(through(ref) for ref in node.inputs)
+            node.kwargs = {key: tuple(through(ref) for ref in value) if isinstance(value, tuple) else through(value)
+                           for key, value in node.kwargs.items()}
+        return [through(ref) for ref in outputs]
 
     def keyword_inputs(self, node: Node, kwargs: dict, path: tuple) -> None:
         if node.op == "model":
@@ -566,17 +736,21 @@ def _check_blocks(spec: Spec, problems: list[Problem], doc: Document) -> None:
     """Every `${name}` in a block names a parameter, and every parameter is used."""
     for name, block in spec.blocks.items():
         mentioned: set[str] = set()
+        for param in block.params:
+            if param in REPEAT_NAMES:
+                problems.append(_reserved(doc.locate(("blocks", name, "params", param), key=True), param))
         for i, node in enumerate(block.layers):
             if isinstance(node, LayerNode):
-                values = node.args
+                values = {**node.args, "when": node.when}
             elif isinstance(node, BlockNode):
-                values = {"with": node.with_, "per_repeat": node.per_repeat or [], "repeat": node.repeat}
+                values = {"with": node.with_, "per_repeat": node.per_repeat or [], "repeat": node.repeat,
+                          "when": node.when}
             else:
                 values = {}
             for key, value in values.items():
                 names = placeholder_names(value)
                 mentioned |= names
-                for unknown in sorted(names - set(block.params) - set(spec.params)):
+                for unknown in sorted(names - set(block.params) - set(spec.params) - set(REPEAT_NAMES)):
                     problems.append(Problem(doc.locate(("blocks", name, "layers", i, key)),
                                             f"block {show(name)} uses ${{{unknown}}}, which is not one of its "
                                             "parameters", did_you_mean(unknown, sorted(block.params)) or
@@ -586,6 +760,11 @@ def _check_blocks(spec: Spec, problems: list[Problem], doc: Document) -> None:
                 problems.append(Problem(doc.locate(("blocks", name, "params", param), key=True),
                                         f"parameter {show(param)} of block {show(name)} is never used",
                                         f"use it as ${{{param}}} in the block's layers, or remove it"))
+
+
+def _reserved(location: Location, name: str) -> Problem:
+    return Problem(location, f"{show(name)} is a name every block instance defines (repeat_index: which repeat, "
+                             "from 0; repeats: how many); a parameter cannot take it", "choose another name")
 
 
 def _model_order(models: dict, deps: dict, doc: Document, problems: list[Problem]) -> list[str]:
@@ -629,7 +808,8 @@ def _train_references(train: TrainSpec, model: ModelGraph, doc: Document) -> lis
                                     f"block instance of model {show(model.name)}",
                                     did_you_mean(freeze.until, list(model.nodes) + instances)))
     outputs = [ref.node for ref in model.outputs]
-    for key in ("loss", "metrics"):   # by output: each key names an output node
+    problems += _named_data_references(train, model, doc, outputs)
+    for key in ("loss", "metrics", "loss_weights"):   # by output: each key names an output node
         for name in getattr(train, key) if isinstance(getattr(train, key), dict) else ():
             if name not in outputs:
                 problems.append(Problem(doc.locate(("train", key, name), key=True), f"{key} names {show(name)}, "
@@ -649,6 +829,36 @@ def _train_references(train: TrainSpec, model: ModelGraph, doc: Document) -> lis
             problems.append(Problem(doc.locate(("train", "init", "map", new), key=True), f"init.map names "
                                     f"{show(new)}, which is no layer node of model {show(model.name)}",
                                     did_you_mean(new, layers)))
+    return problems
+
+
+def _named_data_references(train: TrainSpec, model: ModelGraph, doc: Document, outputs: list[str]) -> list[Problem]:
+    """`train.data.inputs` names each input of the model that trains, and `targets` its outputs; a model of several
+    inputs that kind supervised feeds has its data named (validate says so, with the mapping to write); and no
+    output is named `type`, which in a loss mapping names the loss (`loss: {type: mse}` is one loss)."""
+    problems = []
+    names = list(model.inputs)
+    for key, known, what in (("inputs", names, "input"), ("targets", outputs, "output")):
+        for name in getattr(train.data, key, None) or {}:
+            if name not in known:
+                problems.append(Problem(doc.locate(("train", "data", key, name), key=True), f"train.data.{key} "
+                                        f"names {show(name)}, which is no {what} of model {show(model.name)} (its "
+                                        f"{what}s: {', '.join(known)})", did_you_mean(name, known)))
+    given = getattr(train.data, "inputs", None)
+    if given is not None and all(name in names for name in given):
+        missing = [name for name in names if name not in given]
+        if missing:
+            problems.append(Problem(doc.locate(("train", "data", "inputs")), f"model {show(model.name)} has the "
+                                    f"input {show(missing[0])}, which train.data.inputs does not name",
+                                    f"add `{missing[0]}: ...` to train.data.inputs"))
+    elif given is None and train.kind == "supervised" and len(names) > 1:
+        problems.append(Problem(doc.locate(("train", "data")), f"model {show(model.name)} has {len(names)} inputs "
+                                f"({', '.join(names)}); the data gives one array",
+                                inputs_hint(train.data.source, names)))
+    if "type" in outputs and isinstance(train.loss, ConfiguredObject):
+        problems.append(Problem(doc.locate(("train", "loss", "type"), key=True), f"model {show(model.name)} has an "
+                                "output named 'type', but in `loss:` a mapping with `type` is one loss with "
+                                "arguments, not a loss per output", "give the output node another id"))
     return problems
 
 
@@ -684,11 +894,14 @@ def _expand(spec: Spec, document: Document, overrides: dict | None,
             problems.append(Problem(document.locate(("small", key)), f"small: the spec has no parameter {show(key)}",
                                     did_you_mean(key, sorted(spec.params)) or
                                     f"its parameters are: {', '.join(sorted(spec.params)) or 'none'}"))
+    for key in spec.params:
+        if key in REPEAT_NAMES:
+            problems.append(_reserved(document.locate(("params", key), key=True), key))
     _check_blocks(spec, problems, document)
     name = spec.name or re.sub(r"\.(ya?ml)$", "", document.file.rsplit("/", 1)[-1]) or "model"
     model_name = re.sub(r"[^A-Za-z0-9_]", "_", name)
     specs = spec.model_specs(model_name)
-    expander = _Expander(spec, document, params, complete)
+    expander = _Expander(spec, document, params, complete, overrides)
     graphs: dict[str, ModelGraph] = {}
     deps: dict[str, set] = {}
     for mname, model in specs.items():

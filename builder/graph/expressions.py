@@ -1,7 +1,9 @@
 """Parameter expressions: `${name}` and `${expression}` in spec values.
 
-An expression is + - * / // % over numbers and parameter names, and the functions int, round, min,
-max and abs. It is parsed with `ast` and walked here, never evaluated as Python.
+An expression is + - * / // % over numbers and parameter names, the functions int, round, min,
+max and abs, comparisons (== != < <= > >=), `and`/`or`/`not` over true and false, and `a if
+condition else b`; text in quotes and true/false are values too. It is parsed with `ast` and walked
+here, never evaluated as Python: a closed grammar, no other names, no attribute access, no other calls.
 
 Public entry points: `substitute(value, params, used)`, `evaluate(text, params, used)`,
 `placeholder_names(value)`; `snake(name)` is Keras' rule for default layer names.
@@ -24,11 +26,22 @@ _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
 # `int` truncates toward zero and `round` rounds half to even, as in Python; both give an int, so
 # `units: ${int(width * 1.5)}` is a valid integer argument.
 _FUNCTIONS = {"int": (1, 1, int), "round": (1, 1, round), "abs": (1, 1, abs), "min": (2, 8, min), "max": (2, 8, max)}
-_ALLOWED = "only numbers, parameter names, + - * / // % and int() round() min() max() abs() are allowed"
+_COMPARE = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+            ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+_SYMBOL = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+# YAML's spelling of the booleans, so that `${flag == true}` reads like the spec around it
+_LITERALS = {"true": True, "false": False}
+# names every block instance defines, whatever its parameters: which repeat it is (from 0) and of how many
+REPEAT_NAMES = ("repeat_index", "repeats")
+_ALLOWED = ("only numbers, parameter names, 'text', true, false, + - * / // %, == != < <= > >=, and, or, not, "
+            "`a if condition else b`, and int() round() min() max() abs() are allowed")
 
 
 class _ExprError(Exception):
     pass
+
+
+ExpressionError = _ExprError   # what a stage outside resolve catches: an expression that cannot be filled
 
 
 class _UnknownName(_ExprError):
@@ -47,22 +60,32 @@ def _parse_expression(text: str) -> ast.Expression:
 
 
 def evaluate(expression: str, params: dict, used: set) -> Any:
-    """Evaluate a parameter expression: numbers, names, + - * / // %, parentheses, and the calls of
-    `_FUNCTIONS` (positional arguments only)."""
+    """Evaluate a parameter expression: numbers, 'text', true/false, names, + - * / // %, comparisons,
+    and/or/not, `a if condition else b`, parentheses, and the calls of `_FUNCTIONS` (positional arguments
+    only). `and`, `or` and `if` evaluate only the side they need, as Python does (`b != 0 and a / b > 1`);
+    every name is checked first, so a misspelt one is found in a branch not taken too."""
     text = expression.strip()
     tree = _parse_expression(text)
+    for name in _names(tree) - set(_FUNCTIONS):   # `max(a, key=abs)` is refused for its keyword, below
+        if name not in params and name not in _LITERALS:
+            raise _UnknownName(_unknown(name, params))
 
     def walk(node):
         if isinstance(node, ast.Expression):
             return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return _bounded(node.value, text)   # 1e309 reads as infinity
         if isinstance(node, ast.Name):
-            if node.id not in params:
-                hint = did_you_mean(node.id, sorted(params))
-                raise _UnknownName(f"unknown parameter {show(node.id)}" + (f" ({hint})" if hint else ""))
+            if node.id in _LITERALS:
+                return _LITERALS[node.id]
+            if node.id not in params:   # a function's name where a value belongs: `${abs}`
+                raise _UnknownName(_unknown(node.id, params))
             used.add(node.id)
             return params[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not _boolean(walk(node.operand), "`not`", text)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value = walk(node.operand)
             _number(value, text)
@@ -74,6 +97,24 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
             if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
                 raise _ExprError(f"division by zero in {show(text)}")
             return _bounded(_OPS[type(node.op)](left, right), text)
+        if isinstance(node, ast.BoolOp):
+            word = "`and`" if isinstance(node.op, ast.And) else "`or`"
+            for operand in node.values:   # the first false (and) or true (or) decides
+                if _boolean(walk(operand), word, text) != isinstance(node.op, ast.And):
+                    return not isinstance(node.op, ast.And)
+            return isinstance(node.op, ast.And)
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            left = walk(node.left)
+            for op, comparator in zip(node.ops, node.comparators):   # a < b < c: each pair, as in Python
+                right = walk(comparator)
+                _comparable(type(op), left, right, text)
+                if not _COMPARE[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            chosen = _boolean(walk(node.test), "the condition of `a if condition else b`", text)
+            return walk(node.body if chosen else node.orelse)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
                 and not node.keywords):
             fewest, most, function = _FUNCTIONS[node.func.id]
@@ -87,6 +128,58 @@ def evaluate(expression: str, params: dict, used: set) -> Any:
         raise _ExprError(f"{_ALLOWED}. Received: {show(text)}")
 
     return walk(tree)
+
+
+def _names(tree: ast.AST) -> set[str]:
+    """The names an expression reads (a called function's name is no parameter)."""
+    called = {n.func for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n not in called}
+
+
+def _unknown(name: str, params: dict) -> str:
+    if name in REPEAT_NAMES:
+        return (f"{show(name)} is defined inside a block only (and in a block use's `with` and `per_repeat`): "
+                "the instance's repeat, counted from 0, and how many repeats the use makes")
+    hint = did_you_mean(name, sorted(params))
+    return f"unknown parameter {show(name)}" + (f" ({hint})" if hint else "")
+
+
+def _boolean(value, where: str, text: str) -> bool:
+    """What `not`, `and`, `or` and a condition take: true or false, never a number or text taken as one."""
+    if not isinstance(value, bool):
+        raise _ExprError(f"{where} takes true or false; in {show(text)} it gets {_described(value)} "
+                         "(compare it, e.g. `x != 0`)")
+    return value
+
+
+def _described(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {show(value)}"
+    return show(value)
+
+
+def _comparable(op: type, left, right, text: str) -> None:
+    """Comparisons of one kind: numbers with numbers (any of == != < <= > >=), text with text and true/false
+    with true/false (== and != only). `'relu' == 1` is a mistake to report, not false."""
+    def kind(value):
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, (int, float)):
+            return "number"
+        return "text" if isinstance(value, str) else None
+    kinds = kind(left), kind(right)
+    described = f"{show(text)} compares {_described(left)} with {_described(right)}"
+    if None in kinds:
+        raise _ExprError(f"{described}: comparisons take numbers, text or true/false")
+    if op not in (ast.Eq, ast.NotEq) and kinds != ("number", "number"):
+        raise _ExprError(f"{described}: {_SYMBOL[op]} compares numbers")
+    if kinds[0] != kinds[1]:
+        raise _ExprError(f"{described}: == and != compare numbers with numbers, text with text, "
+                         "true/false with true/false")
 
 
 def _bounded(result, text):
@@ -129,8 +222,7 @@ def placeholder_names(value: Any) -> set[str]:
                 tree = ast.parse(match.group(1).strip()[:200], mode="eval")
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue  # `evaluate` reports the expression where it is used
-            called = {n.func for n in ast.walk(tree) if isinstance(n, ast.Call)}   # int(...) names no parameter
-            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n not in called}
+            names |= _names(tree) - set(_LITERALS)   # int(...) and true name no parameter
     elif isinstance(value, list):
         for v in value:
             names |= placeholder_names(v)

@@ -36,7 +36,7 @@ from builder.language.catalogue import catalogue
 from builder.language.loader import Document, resolve_plain_scalar
 from builder.language.spec import Choice, OptimizerSpec, Spec, TrainSpec
 
-STRUCTURAL_KEYS = ("id", "type", "inputs", "call")
+STRUCTURAL_KEYS = ("id", "type", "inputs", "call")   # `when` is searchable: a node in or out
 MAX_PROBED_CHOICES = 20
 
 
@@ -82,6 +82,8 @@ def _node_target(data: dict, layers: Any, rest: list[str], where: tuple) -> tupl
         raise PathError("a path into layers names a node and an argument, e.g. layers.c1.filters")
     node_path, node = _find_node(layers, rest[0], where)
     args = rest[1:]
+    if args == ["when"] and "model" not in node:   # a layer or block use in or out: `layers.se.when=false`
+        return node_path + ("when",), node_path
     if "block" in node:
         block = (data.get("blocks") or {}).get(node["block"])
         declared = list((block or {}).get("params") or {}) if isinstance(block, dict) else []
@@ -91,7 +93,8 @@ def _node_target(data: dict, layers: Any, rest: list[str], where: tuple) -> tupl
         if len(args) == (2 if args[0] == "with" else 1) and name in declared:
             return node_path + ("with", name), node_path
         raise PathError(f"block instance {show(rest[0])} has no parameter {show('.'.join(args))}",
-                        did_you_mean(name, declared + ["repeat"]) or f"it takes: repeat, {', '.join(declared)}")
+                        did_you_mean(name, declared + ["repeat", "when"])
+                        or f"it takes: {', '.join(['repeat', 'when'] + declared)}")
     if "model" in node:
         raise PathError(f"node {show(rest[0])} calls a model: it has no arguments to search over")
     if len(args) != 1:

@@ -52,6 +52,8 @@ class Catalog:
     names: dict
     optimizers: dict
     name_aliases: dict   # "losses"/"metrics" -> {Keras' alias (mse, bce, ...): the name it stands for}
+    # "initializers"/"regularizers"/"constraints" -> {"classes": {class: {"args", "summary"}}, "aliases": {name: class}}
+    objects: dict = field(default_factory=dict)
     infos: dict = field(default_factory=dict, compare=False, repr=False)  # name -> LayerInfo, built once
 
     def layer(self, name: str) -> LayerInfo | None:
@@ -77,4 +79,5 @@ def catalogue() -> Catalog:
     data = json.loads(resources.read_text(resources.CATALOGUE))
     return Catalog(keras_version=data["keras_version"], layers=data["layers"], aliases=data["aliases"],
                    excluded=data["excluded"], names=data["names"], optimizers=data["optimizers"],
-                   name_aliases=data.get("name_aliases", {}))   # absent only while `builder catalogue` adds it
+                   name_aliases=data.get("name_aliases", {}),   # absent only while `builder catalogue` adds it
+                   objects=data.get("objects", {}))

@@ -191,6 +191,8 @@ class _Builder:
         if parent.key is _NO_KEY:
             if isinstance(value, (dict, list)):
                 raise self.fail(mark, "mapping keys must be plain text; a list or mapping is used as a key here")
+            if parent.path[-1:] == ("class_weight",) and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)   # class labels, as Keras writes them: `class_weight: {0: 1.0, 1: 5.0}`
             if not isinstance(value, str):
                 raise self.fail(mark, f"mapping keys must be text. Received: {show(value)}",
                                 f"quote it if you mean the text: '{value}'")

@@ -149,6 +149,8 @@ def _expected(err: dict) -> str:
             return "a ${parameter}"
         if "://" in pattern:
             return "a local path, not a URL"
+        if pattern == "^[0-9]{1,7}$":   # train.class_weight's keys
+            return "a class label (an integer >= 0)"
         if pattern.startswith("^[A-Za-z0-9]"):
             return "a name: a letter or digit, then letters, digits, _, . or -"
         return f"text matching {pattern}"
@@ -226,6 +228,9 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
 
 # --- layer arguments -----------------------------------------------------------------------
 
+NODE_KEYS = ("id", "type", "inputs", "call", "when")   # a layer node's keys that are no constructor argument
+
+
 def has_placeholder(value: Any) -> bool:
     if isinstance(value, str):
         return "${" in value
@@ -264,7 +269,7 @@ def check_layer(node: dict, locate, path: tuple, label: str | None = None) -> li
     if info is None:
         return [unknown_layer_problem(type_name, locate(path + ("type",)), label)]
     problems = []
-    structural = {"id", "type", "inputs", "call"}
+    structural = set(NODE_KEYS)
     args = {k: v for k, v in node.items() if k not in structural}
     misspelt = {did_you_mean(k, [n]) for k in args if k not in info.args for n in info.required_args}
     for name in info.required_args:
@@ -289,11 +294,12 @@ def check_layer(node: dict, locate, path: tuple, label: str | None = None) -> li
                                         f"{{type: LSTM, units: 32}}. Received: {name}={show(value)}", node=label))
             else:
                 problems.extend(check_layer(value, locate, path + (name,), label))
+                if "when" in value:   # the wrapper is made or left out as a whole
+                    problems.append(Problem(locate(path + (name, "when"), key=True), f"a layer inside {info.name} "
+                                            "takes no `when`", "put `when` on the node itself", node=label))
             continue
-        message = argtypes.check_value(info.name, name, value, entry)
-        if message:
-            problems.append(Problem(locate(path + (name,)), message,
-                                    argtypes.hint_for(info.name, name, value, entry), node=label))
+        for below, at_key, message, hint in argtypes.argument_problems(info.name, name, value, entry):
+            problems.append(Problem(locate(path + (name, *below), key=at_key), message, hint, node=label))
     call = node.get("call") or {}
     if isinstance(call, dict):
         for name in call:
@@ -364,6 +370,58 @@ def _one_optimizer_problems(document: Document, optimizer, at: tuple) -> list[Pr
     return problems
 
 
+def _loss_and_metric_problems(document: Document) -> list[Problem]:
+    """Each loss and metric written with arguments (`{type: AUC, curve: PR}`, per output too), checked against its
+    class's signature from the catalogue's `objects`, as a layer's arguments are. A missing or unknown `type` is the
+    structural check's."""
+    train = document.data.get("train")
+    if not isinstance(train, dict):
+        return []
+    entries = []
+    loss = train.get("loss")
+    if isinstance(loss, dict):
+        outputs = [((), loss)] if "type" in loss else [((out,), value) for out, value in loss.items()]
+        entries += [(("train", "loss", *out), value, "losses") for out, value in outputs if isinstance(value, dict)]
+    metrics = train.get("metrics")
+    for out, items in metrics.items() if isinstance(metrics, dict) else [(None, metrics)]:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict):
+                entries.append((("train", "metrics", *([out] if out is not None else []), i), item, "metrics"))
+    problems = []
+    for path, value, group in entries:
+        problems += configured_problems(document, path, value, group)
+    return problems
+
+
+def configured_problems(document: Document, path: tuple, value: dict, group: str) -> list[Problem]:
+    """The arguments of one `{type: Class, argument: value, ...}` of a group of the catalogue's `objects` (losses,
+    metrics), each problem at its key or value: unknown arguments (did-you-mean), missing required ones, and
+    values by the shared argument types (`argtypes`, owner `<group>.<Class>`)."""
+    table = catalogue().objects.get(group, {"classes": {}, "aliases": {}})
+    type_name = value.get("type")
+    cls = (type_name if type_name in table["classes"] else table["aliases"].get(type_name)) \
+        if isinstance(type_name, str) else None
+    if cls is None:
+        return []
+    what = {"losses": "loss", "metrics": "metric"}.get(group, group)
+    entries = table["classes"][cls]["args"]
+    problems = [Problem(document.locate(path), f"{what} {cls} needs the argument {show(name)}",
+                        f"write it beside the type: {{type: {type_name}, {name}: ...}}")
+                for name, entry in entries.items() if entry.get("required") and name not in value]
+    for key, item in value.items():
+        if key == "type":
+            continue
+        entry = entries.get(key)
+        if entry is None:
+            takes = f"{cls} takes: {', '.join(entries)}" if entries else f"{cls} takes no arguments"
+            problems.append(Problem(document.locate(path + (key,), key=True), f"{what} {cls} has no argument "
+                                    f"{show(key)}", did_you_mean(key, sorted(entries)) or takes))
+            continue
+        for below, at_key, message, hint in argtypes.argument_problems(f"{group}.{cls}", key, item, entry):
+            problems.append(Problem(document.locate(path + (key, *below), key=at_key), message, hint))
+    return problems
+
+
 def _augment_problems(document: Document) -> list[Problem]:
     """`train.augment` holds Keras preprocessing layers only (RandomFlip, RandomRotation, MixUp, ...)."""
     train = document.data.get("train")
@@ -381,7 +439,7 @@ def _augment_problems(document: Document) -> list[Problem]:
                                     f"train.augment takes Keras preprocessing layers (RandomFlip, RandomRotation, "
                                     f"RandomZoom, ...). Received: type={show(node['type'])} ({info.family})",
                                     "put other layers under `layers:`"))
-        for key in ("id", "inputs", "call"):
+        for key in ("id", "inputs", "call", "when"):
             if key in node:
                 problems.append(Problem(document.locate(path + (key,), key=True),
                                         f"an augmentation layer applies to the model's input in order; it takes "
@@ -397,6 +455,10 @@ def _mixing_problems(document: Document, mixer: str, path: tuple, train: dict) -
     What the data holds (integer labels, one-hot rows) is checked when training loads it.
     """
     kind, loss = train.get("kind", "supervised"), train.get("loss")
+    if isinstance(loss, dict) and isinstance(loss.get("type"), str):   # one loss with arguments: by its name
+        table = catalogue().objects.get("losses", {"classes": {}, "aliases": {}})
+        cls = loss["type"] if loss["type"] in table["classes"] else table["aliases"].get(loss["type"])
+        loss = (table["classes"][cls].get("name") or cls) if cls else loss["type"]
     where = document.locate(path + ("type",))
     if isinstance(kind, str) and kind != "supervised":
         return [Problem(where, f"{mixer} mixes class labels; this run's targets are not class labels. "
@@ -424,6 +486,7 @@ def parse(document: Document) -> Spec:
         label = node.get("id") if isinstance(node.get("id"), str) else None
         problems.extend(check_layer(node, document.locate, path, label))
     problems.extend(_optimizer_problems(document))
+    problems.extend(_loss_and_metric_problems(document))
     problems.extend(_augment_problems(document))
     try:
         spec = Spec.model_validate(document.data)
@@ -472,7 +535,7 @@ def salvage(document: Document, rounds: int = 16) -> Salvage:
             result.doubtful.append(path)
             info = catalogue().layer(node["type"])
             for key, value in node.items():   # `idd: conv1`: a name other nodes may read
-                if key not in ("id", "type", "inputs", "call") and (info is None or key not in info.args):
+                if key not in NODE_KEYS and (info is None or key not in info.args):
                     result.names |= {v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)}
     for _ in range(rounds):
         try:

@@ -2,10 +2,11 @@
 
 Generated from the same sources validation uses: the pydantic models of
 `builder.language.spec` for the structure, and the layer catalogue plus
-`builder.language.argtypes` for each layer type's arguments (one `oneOf` variant per
-type, so an editor completes `units` after `type: Dense`; one per optimizer
-likewise). `builder schema` writes it into the package (`builder/resources/`)
-and, in a checkout, to `schemas/spec.schema.json` for editors; a test fails
+`builder.language.argtypes` for each layer type's arguments (an `if`/`then` per
+type, so an editor completes every type and then `units` after `type: Dense`; one
+`oneOf` variant per optimizer), each argument described by Keras' docstring for
+hover. `builder schema` writes it into the package (`builder/resources/`) and,
+in a checkout, to `schemas/spec.schema.json` for editors; a test fails
 when either drifts. `builder schema -o PATH` writes it anywhere, for specs
 outside a checkout. What parse refuses, the schema refuses too wherever JSON
 Schema can say it (sizes, closed argument lists, the validators' cross-field
@@ -26,8 +27,11 @@ from builder.language.spec import OptimizerSpec, Spec
 # A name, not an address: the schema is a file the user writes (`builder schema -o PATH`) and points the
 # modeline at, never fetched, and builder has no web home to fetch it from.
 SCHEMA_ID = "urn:builder:spec-schema"
-PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[^{}]{1,200}\}$",
-               "description": "A parameter: ${name} or ${expression}."}
+# A comment, not a description: an editor's hover shows the innermost description, which would hide the
+# argument's own (`units: ${classes}` should show what units means). The title tells it apart from the value
+# alternatives beside it (see `_described`).
+PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[^{}]{1,200}\}$", "title": "parameter",
+               "$comment": "A parameter: ${name} or ${expression}."}
 PARAMETER = {"$ref": "#/$defs/Placeholder"}
 
 
@@ -62,22 +66,91 @@ def _arg_schema(layer: str, name: str, entry: dict, placeholders: bool = True) -
     return {"anyOf": [_parameters_inside(schema), PARAMETER]} if schema else {}
 
 
-def _layer_variants(common: dict) -> list[dict]:
+_ANNOTATIONS = {"anyOf", "default", "description"}
+
+
+INLINED = {"ArgumentValue"}   # small: copied into each untyped argument (the big definitions stay referenced)
+
+
+def _inlined(alternative):
+    """A `$ref` to ArgumentValue (an `anyOf` of plain values) as the definition itself, for `_flat`."""
+    name = alternative.get("$ref", "").removeprefix("#/$defs/") if isinstance(alternative, dict) else ""
+    definition = argtypes.SCHEMA_DEFS.get(name) if name in INLINED else None
+    if definition is None or not set(definition) <= _ANNOTATIONS or not set(alternative) <= _ANNOTATIONS | {"$ref"}:
+        return alternative
+    return {**{k: v for k, v in alternative.items() if k != "$ref"}, "anyOf": _parameters_inside(definition)["anyOf"]}
+
+
+def _flat(schema: dict) -> dict:
+    """`anyOf: [anyOf: [A, B], C]` as `anyOf: [A, B, C]`: the same values, one level for `_described`."""
+    if "anyOf" not in schema:
+        return schema
+    flat, out = [], dict(schema)
+    for alternative in map(_inlined, schema["anyOf"]):
+        if isinstance(alternative, dict) and "anyOf" in alternative and set(alternative) <= _ANNOTATIONS:
+            inner = _flat(alternative)
+            if "default" in inner:
+                out.setdefault("default", inner["default"])
+            alternatives = inner["anyOf"]
+        else:
+            alternatives = [alternative]
+        flat.extend(a for a in alternatives if a not in flat)
+    out["anyOf"] = flat
+    return out
+
+
+def _described(schema: dict, entry: dict, owner: str) -> dict:
+    """The argument's schema with Keras' description of it (from the docstring, via the catalogue), for hover.
+
+    Shaped for yaml-language-server, whose hover shows the title and description of the innermost matched schema
+    that has them, and which takes an `anyOf` for matched in full, and then shows its alternatives' titles joined
+    by `||` instead, when the matched schemas look like all its alternatives (same title, description and
+    properties, often all absent). So nested `anyOf`s are flattened, each alternative but `${...}` is titled with
+    the layer (`owner`), and a `$ref` alternative carries the description over its definition's own."""
+    text = entry.get("description")
+    schema = _flat(schema)
+    if "anyOf" in schema:
+        schema = {**schema, "anyOf": [alternative if alternative == PARAMETER else
+                                      {**alternative, "title": owner,
+                                       **({"description": text} if text and "$ref" in alternative else {})}
+                                      for alternative in schema["anyOf"]]}
+    return {"description": text, **schema} if text else schema
+
+
+def _layer_node(layer: dict) -> dict:
+    """One schema for every layer node: `type` takes any layer name, and an `if`/`then` per layer type closes the
+    node to that type's arguments and types each one.
+
+    Not one `oneOf` variant per type: yaml-language-server scores each variant on its own while completing, so it
+    offered only the types that need nothing but `type` (none of Dense, Conv2D, LSTM, ...)."""
     cat = catalogue()
-    variants = []
-    for name in cat.layer_names:
-        info = cat.layer(name)
+    names_of: dict[str, list[str]] = {}
+    for name in cat.layer_names:   # canonical names first, then aliases (Convolution2D -> Conv2D)
+        names_of.setdefault(cat.layer(name).name, []).append(name)
+    common = {key: True for key in layer["properties"]}   # checked once, by the properties below
+    rules = []
+    for canonical, names in names_of.items():
+        info = cat.layer(canonical)
         properties = dict(common)
-        properties["type"] = {"const": name, "description": info.summary}
         if "call" in properties:   # only this layer's boolean call arguments, as parse checks
-            flags = {"type": "object", "properties": {flag: {"type": "boolean"} for flag in info.flag_call_args},
-                     "additionalProperties": False}
-            properties["call"] = {**common["call"], "anyOf": [flags, {"type": "null"}]}
+            flags = {"type": "object", "additionalProperties": False, "properties": {
+                flag: _described({"type": "boolean"}, info.call[flag], canonical) for flag in info.flag_call_args}}
+            properties["call"] = {"anyOf": [flags, {"type": "null"}]}
         for arg, entry in sorted(info.args.items()):
-            properties[arg] = _arg_schema(info.name, arg, entry)
-        variants.append({"type": "object", "title": name, "properties": properties,
-                         "required": ["type", *info.required_args], "additionalProperties": False})
-    return variants
+            properties[arg] = _described(_arg_schema(info.name, arg, entry), entry, canonical)
+        # a pattern, not an enum, for aliases: yaml-language-server's hover lists every `enum` of every `if`
+        when = {"const": names[0]} if len(names) == 1 else {"pattern": f"^({'|'.join(names)})$"}
+        rules.append({"if": {"properties": {"type": when}, "required": ["type"]},
+                      "then": {"title": canonical, "properties": properties, "required": info.required_args,
+                               "additionalProperties": False}})
+    # each name titled and with its summary, which completion and hover show; no description around them, which
+    # hover would show instead
+    type_schema = {"type": "string", "anyOf": [{"const": name, "title": name, "description": cat.layer(name).summary}
+                                               for name in cat.layer_names]}
+    return {"type": "object", "description": layer.get("description", ""), "required": ["type"],
+            "properties": {**{key: {"$ref": f"#/$defs/LayerNodeCommon/properties/{key}"}
+                              for key in layer["properties"]}, "type": type_schema},
+            "allOf": rules}
 
 
 def _optimizer_variants(pydantic_schema: dict) -> list[dict]:
@@ -89,7 +162,8 @@ def _optimizer_variants(pydantic_schema: dict) -> list[dict]:
         properties = {"type": {"const": name, "description": pydantic_schema["properties"]["type"]["description"]},
                       "learning_rate": pydantic_schema["properties"]["learning_rate"]}
         for arg, entry in sorted(args.items()):
-            properties.setdefault(arg, _arg_schema("optimizer", arg, entry, placeholders=False))
+            properties.setdefault(arg, _described(_arg_schema("optimizer", arg, entry, placeholders=False), entry,
+                                                     name))
         variants.append({"type": "object", "title": name, "properties": properties,
                          "required": [] if name == default else ["type"], "additionalProperties": False})
     return variants
@@ -113,11 +187,10 @@ def spec_schema() -> dict:
     schema = Spec.model_json_schema(by_alias=True)
     defs = schema.setdefault("$defs", {})
     layer = defs["LayerNode"]
-    defs["LayerNodeCommon"] = layer  # referenced, not copied, by every variant
-    common = {k: {"$ref": f"#/$defs/LayerNodeCommon/properties/{k}"} for k in layer["properties"] if k != "type"}
+    defs["LayerNodeCommon"] = layer  # its properties referenced, not copied, by the layer node schema
     defs["Placeholder"] = PLACEHOLDER
-    defs.update(_parameters_inside(argtypes.SCHEMA_DEFS))   # used by layer arguments only
-    defs["LayerNode"] = {"description": layer.get("description", ""), "oneOf": _layer_variants(common)}
+    defs.update(_parameters_inside(argtypes.schema_defs()))   # used by layer arguments only
+    defs["LayerNode"] = _layer_node(layer)
     optimizer = defs["OptimizerSpec"]
     defs["OptimizerSpec"] = {"description": optimizer["description"], "oneOf": _optimizer_variants(optimizer)}
     _close_keyed_mappings(schema)

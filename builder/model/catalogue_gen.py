@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 
 from builder import resources
@@ -98,12 +99,65 @@ def _family(cls) -> str:
     return "other"
 
 
+ARG_SECTIONS = ("Args:", "Arguments:")
+CALL_SECTIONS = ("Call arguments:", "Call args:", "Call Args:")
+_ARG_LINE = re.compile(r"(\w+)(?: \([^)]*\))?: ?(.*)")   # `name: text` or `name (type): text`
+
+
+def _doc_section(doc: str, headers: tuple[str, ...]) -> dict[str, str]:
+    """{argument: its description} from one Google-style section of a docstring (`Args:` and its indented
+    `name: text` entries, continuation lines indented further), as Keras writes its docstrings."""
+    lines = doc.splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if line.strip() in headers), None)
+    if start is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    level, name = None, None
+    for line in lines[start:]:
+        if not line.strip():   # a paragraph break inside an argument's text (or before the next one)
+            if name:
+                out[name].append("\n")
+            continue
+        indent = len(line) - len(line.lstrip())
+        level = indent if level is None else level
+        if indent < level:   # the next section (`Input shape:`, `Example:`, ...)
+            break
+        entry = _ARG_LINE.fullmatch(line.strip()) if indent == level else None
+        if entry:
+            name = entry[1]
+            out[name] = [entry[2]]
+        elif name:
+            out[name].append(line.strip())
+    return {arg: re.sub(r"\s*\n\s*", "\n\n", " ".join(parts).strip()) for arg, parts in out.items()}
+
+
+def _docs(cls, headers: tuple[str, ...]) -> dict[str, str]:
+    """Argument descriptions from the class and its bases (a subclass documents what it changes, and
+    `Layer` documents `trainable` and `dtype`); the nearest class that documents an argument wins."""
+    docs: dict[str, str] = {}
+    for klass in cls.__mro__:
+        for source in (klass.__dict__.get("__doc__"), getattr(klass.__dict__.get("__init__"), "__doc__", None)):
+            for arg, text in _doc_section(inspect.cleandoc(source) if isinstance(source, str) else "",
+                                          headers).items():
+                docs.setdefault(arg, text)
+    return docs
+
+
+def _with_docs(params: dict, docs: dict[str, str]) -> dict:
+    """Each argument's entry with its description, for editors' hover and `builder layers`."""
+    for name, entry in params.items():
+        if docs.get(name):
+            entry["description"] = docs[name]
+    return params
+
+
 def describe(cls, merge_base) -> dict:
     # `weights` (initial arrays) is hidden for Keras' layers; builder's Application names its weights with it
     args = _params(cls.__init__, HIDDEN_ARGS - {"weights"} if cls.__module__.startswith("builder.") else HIDDEN_ARGS)
     for name, default in BASE_ARGS.items():
         args.setdefault(name, {"default": default})
-    call = _params(cls.call, {"self"})
+    _with_docs(args, _docs(cls, ARG_SECTIONS))
+    call = _with_docs(_params(cls.call, {"self"}), _docs(cls, CALL_SECTIONS))
     positional = [n for n, p in inspect.signature(cls.call).parameters.items()
                   if n != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     doc = inspect.getdoc(cls) or ""
@@ -130,18 +184,51 @@ def _lower_callables(module) -> list[str]:
 
 def _names(keras) -> dict:
     """Names a spec may give as strings; each resolves through a closed table."""
-    from keras.src import constraints, initializers
+    from keras.src import constraints, initializers, regularizers
 
     return {
         "activations": _lower_callables(keras.activations),
+        "regularizers": sorted(set(regularizers.ALL_OBJECTS_DICT) - {"Regularizer", "regularizer"}),
         # every name Keras' own lookup accepts, minus those that need arguments (constant, stft, min_max_norm)
         "initializers": sorted(set(initializers.ALL_OBJECTS_DICT) - {
             "Initializer", "initializer", "Constant", "constant", "STFT", "STFTInitializer", "stft"}),
         "constraints": sorted(set(constraints.ALL_OBJECTS_DICT) - {"Constraint", "constraint", "MinMaxNorm",
                                                                     "min_max_norm"}),
-        "losses": [n for n in _lower_callables(keras.losses) if n != "ctc"],
+        # Keras' loss functions and builder's own losses (builder.model.losses: contrastive, triplet)
+        "losses": sorted([n for n in _lower_callables(keras.losses) if n != "ctc"] + list(_builder_losses())),
         "metrics": sorted(set(_lower_callables(keras.metrics)) | {"accuracy", "auc", "precision", "recall"}),
     }
+
+
+OBJECT_BASES = {"initializers": "Initializer", "regularizers": "Regularizer", "constraints": "Constraint"}
+
+
+def _objects() -> dict:
+    """The initializer, regularizer and constraint classes a spec may configure (`{type: VarianceScaling,
+    scale: 2.0}`): each class's constructor arguments, as for layers, and every other name Keras exports
+    for it (`IdentityInitializer`, `variance_scaling`) -> the class. All of them take plain values."""
+    import keras
+
+    objects = {}
+    for group, base_name in OBJECT_BASES.items():
+        module = getattr(keras, group)
+        base = getattr(module, base_name)
+        classes, aliases = {}, {}
+        for name in sorted(dir(module)):
+            cls = getattr(module, name)
+            if not (inspect.isclass(cls) and issubclass(cls, base)) or cls is base:
+                continue
+            if name != cls.__name__:
+                aliases[name] = cls.__name__
+                continue
+            doc = inspect.getdoc(cls) or ""
+            classes[name] = {"args": _with_docs(_params(cls.__init__, {"self"}), _docs(cls, ARG_SECTIONS)),
+                             "summary": doc.split("\n\n")[0].replace("\n", " ")[:200]}
+        for name, cls in getattr(keras.src, group).ALL_OBJECTS_DICT.items():   # the snake-case names
+            if name not in classes and cls.__name__ in classes:
+                aliases.setdefault(name, cls.__name__)
+        objects[group] = {"classes": classes, "aliases": dict(sorted(aliases.items()))}
+    return objects
 
 
 def _name_aliases(names: dict) -> dict:
@@ -162,6 +249,57 @@ def _name_aliases(names: dict) -> dict:
                 table[alias] = canonical
         aliases[group] = table
     return aliases
+
+
+def _builder_losses() -> dict:
+    from builder.model.losses import LOSSES
+
+    return LOSSES
+
+
+# Loss and metric classes a spec may configure, by group: (Keras' base class, classes left out and why)
+TRAINING_OBJECTS = {
+    "losses": ("Loss", {"CTC": "it needs label and output lengths builder does not feed"}),
+    "metrics": ("Metric", {"MeanMetricWrapper": "it wraps a Python function", "Mean": "it averages values, not "
+                           "targets and predictions", "Sum": "it sums values, not targets and predictions"}),
+}
+
+
+def _training_objects(names: dict) -> dict:
+    """The loss and metric classes a spec may configure (`{type: sparse_categorical_crossentropy, from_logits:
+    true}`, `{type: AUC, curve: PR}`), in `_objects`' form: each class's constructor arguments (with `name`
+    for the metrics, whose name is what the run logs), its `name` in the name form (`loss:
+    sparse_categorical_crossentropy`) when it has one, and every name that stands for it (that name, and
+    Keras' aliases such as mse) -> the class. builder's own losses (builder.model.losses) are among them."""
+    import keras
+    from keras.src.utils.naming import to_snake_case
+
+    aliases_of = _name_aliases(names)
+    out = {}
+    for group, (base_name, left_out) in TRAINING_OBJECTS.items():
+        module = getattr(keras, group)
+        base = getattr(module, base_name)
+        hidden = {"self", "dtype"} | ({"name"} if group == "losses" else set())
+        found = [(name, getattr(module, name)) for name in sorted(dir(module))]
+        own = {cls: name for name, cls in _builder_losses().items()} if group == "losses" else {}
+        found += [(cls.__name__, cls) for cls in own]
+        classes, aliases = {}, {}
+        for name, cls in found:
+            if not (inspect.isclass(cls) and issubclass(cls, base)) or cls is base or name in left_out \
+                    or name != cls.__name__:
+                continue
+            plain = own.get(cls) or to_snake_case(name)
+            doc = inspect.getdoc(cls) or ""
+            classes[name] = {"args": _with_docs(_params(cls.__init__, hidden), _docs(cls, ARG_SECTIONS)),
+                             "summary": doc.split("\n\n")[0].replace("\n", " ")[:200],
+                             "name": plain if plain in names[group] else None}
+            if plain in names[group]:
+                aliases[plain] = name
+        for alias, plain in aliases_of[group].items():   # mse, MAE, bce, ...
+            if plain in aliases:
+                aliases.setdefault(alias, aliases[plain])
+        out[group] = {"classes": classes, "aliases": dict(sorted(aliases.items()))}
+    return out
 
 
 def generate() -> dict:
@@ -192,8 +330,10 @@ def generate() -> dict:
         "generated_by": "builder catalogue",
         "names": names,
         "name_aliases": _name_aliases(names),
-        "optimizers": {name.lower(): _params(getattr(keras.optimizers, name).__init__, {"self", "name"})
+        "optimizers": {name.lower(): _with_docs(_params(getattr(keras.optimizers, name).__init__, {"self", "name"}),
+                                                _docs(getattr(keras.optimizers, name), ARG_SECTIONS))
                        for name in OPTIMIZERS},
+        "objects": _objects() | _training_objects(names),
         "keras_version": keras.__version__,
         "layers": layers,
         "aliases": aliases,

@@ -32,6 +32,7 @@ import keras
 import builder.model.layers as builder_layers
 from builder.errors import Problem, SpecError, show
 from builder.graph.ir import Graph, ModelGraph, Node, Ref
+from builder.language import argtypes
 from builder.language.catalogue import catalogue
 from builder.model.inspect import shape_text
 
@@ -71,10 +72,19 @@ def layer_class(type_name: str):
     return getattr(keras.layers, info.name)
 
 
-def _regularizer(value):
-    if value is None:
-        return None
-    return keras.regularizers.L1L2(l1=float(value.get("l1", 0.0)), l2=float(value.get("l2", 0.0)))
+AXIS_LISTS = ("axis", "input_axes", "output_axes")   # a tuple for every backend (JAX refuses a list of axes)
+TUPLE_ONLY = ("ngrams",)   # layer arguments Keras takes as a tuple but refuses as a list (TextVectorization)
+
+
+def configured_object(group: str, value):
+    """A configured initializer, regularizer or constraint (`{type: VarianceScaling, scale: 2.0}`, a typeless
+    `{l2: 1e-4}` regularizer) as the Keras object: its class from the catalogue's closed list, called with the
+    arguments parse checked. A name stays a name, for Keras' own closed lookup."""
+    if not isinstance(value, dict):
+        return value
+    cls = getattr(getattr(keras, group), argtypes.object_class(group, argtypes.object_type(group, value)))
+    return cls(**{k: tuple(v) if k in AXIS_LISTS and isinstance(v, list) else v
+                  for k, v in value.items() if k != "type"})
 
 
 def constructor_args(type_name: str, args: dict) -> dict:
@@ -83,10 +93,13 @@ def constructor_args(type_name: str, args: dict) -> dict:
     out = {}
     for name, value in args.items():
         entry = info.args.get(name, {})
+        group = getattr(argtypes.checker_for(info.name, name, entry), "objects", None)   # initializers, ...
         if entry.get("kind") == "layer":
             value = make_layer(value.get("type"), {k: v for k, v in value.items() if k != "type"})
-        elif name.endswith("_regularizer"):
-            value = _regularizer(value)
+        elif group:
+            value = configured_object(group, value)
+        elif name in TUPLE_ONLY and isinstance(value, list):
+            value = tuple(value)
         out[name] = value
     return out
 

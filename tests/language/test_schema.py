@@ -26,13 +26,53 @@ def test_schema_writes_the_packaged_copy_and_the_editors_copy_in_a_checkout():
                                       ROOT / "schemas" / "spec.schema.json"]
 
 
+def _layer_rule(generated: dict, layer: str) -> dict:
+    """What the schema requires of a node of one layer type: the `then` of its `if: {type: layer}`."""
+    rules = [rule["then"] for rule in generated["$defs"]["LayerNode"]["allOf"] if rule["then"]["title"] == layer]
+    assert len(rules) == 1, layer
+    return rules[0]
+
+
 def test_schema_documents_fields_and_layer_arguments():
     generated = schema.spec_schema()
-    dense = next(v for v in generated["$defs"]["LayerNode"]["oneOf"] if v["title"] == "Dense")
-    assert dense["required"] == ["type", "units"]
-    assert dense["properties"]["units"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    dense = _layer_rule(generated, "Dense")
+    assert dense["required"] == ["units"] and dense["additionalProperties"] is False
+    assert dense["properties"]["units"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                                                        "title": "Dense"}
     assert "relu" in dense["properties"]["activation"]["anyOf"][0]["enum"]
     assert generated["$defs"]["BlockNode"]["properties"]["per_repeat"]["description"].startswith("Per-repeat")
+
+
+def test_one_type_list_offers_every_layer_name_and_one_rule_checks_each_layer():
+    """yaml-language-server completes `type:` from this one list (it offered only 80 of 162 names when each type
+    was a `oneOf` variant of its own); an alias (Convolution2D) is checked by its layer's rule."""
+    generated = schema.spec_schema()
+    node = generated["$defs"]["LayerNode"]
+    offered = [alternative["const"] for alternative in node["properties"]["type"]["anyOf"]]
+    assert offered == catalogue().layer_names and {"Dense", "Conv2D", "LSTM", "Convolution2D"} <= set(offered)
+    assert [rule["then"]["title"] for rule in node["allOf"]] == sorted(catalogue().layers)
+    conv = next(rule for rule in node["allOf"] if rule["then"]["title"] == "Conv2D")
+    assert conv["if"]["properties"]["type"] == {"pattern": "^(Conv2D|Convolution2D)$"}
+    validator = jsonschema.Draft202012Validator(generated)
+    assert validator.is_valid(_layer(type="Convolution2D", filters=4, kernel_size=3))
+    alias = _layer(type="Convolution2D", filters=4, kernel_size=3, strides="2")
+    assert jsonschema.exceptions.best_match(validator.iter_errors(alias)).json_path == "$.layers[0].strides"
+
+
+def test_layer_and_optimizer_arguments_carry_keras_descriptions():
+    """Hover in an editor shows what an argument means, from the `Args:` of Keras' docstrings (via the
+    catalogue), not the `${...}` placeholder's text."""
+    generated = schema.spec_schema()
+    units = _layer_rule(generated, "Dense")["properties"]["units"]
+    filters = _layer_rule(generated, "Conv2D")["properties"]["filters"]
+    assert units["description"] == "Positive integer, dimensionality of the output space."
+    assert filters["description"] == "int, the dimension of the output space (the number of filters in the convolution)."
+    assert catalogue().layer("Dense").args["units"]["description"] == units["description"]
+    use_causal_mask = _layer_rule(generated, "MultiHeadAttention")["properties"]["call"]["anyOf"][0]["properties"]
+    assert "causal mask" in use_causal_mask["use_causal_mask"]["description"]
+    sgd = next(v for v in generated["$defs"]["OptimizerSpec"]["oneOf"] if v["title"] == "sgd")
+    assert "accelerates gradient descent" in sgd["properties"]["momentum"]["description"]
+    assert "description" not in generated["$defs"]["Placeholder"]   # it would hide the argument's own on hover
 
 
 def test_committed_catalogue_matches_installed_keras_and_builder_layers():
@@ -105,7 +145,8 @@ def test_schema_written_outside_the_checkout_checks_a_copied_spec(tmp_path, monk
     broken = project / "broken.yaml"
     broken.write_text(spec.read_text().replace('units: "${c5}"', "units: 4294967296"))
     c5 = [node.get("id") for node in load(spec).data["layers"]].index("c5")
-    assert jsonschema.exceptions.best_match(validator.iter_errors(load(broken).data)).json_path == f"$.layers[{c5}]"
+    best = jsonschema.exceptions.best_match(validator.iter_errors(load(broken).data))
+    assert best.json_path == f"$.layers[{c5}].units"
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +252,30 @@ def test_the_schema_accepts_what_parse_accepts(case, validator, tmp_path):
     data = ACCEPTED[case]
     assert _parse_problems(tmp_path, data) == []
     assert [e.message for e in validator.iter_errors(data)] == []
+
+
+# --- every spec the project ships, against the schema editors use -------------------------------------------
+
+LIBRARY_SPECS = sorted(p.relative_to(ROOT).as_posix() for p in [*(ROOT / "specs").rglob("*.yaml"),
+                                                                 *(ROOT / "tests" / "good_specs").glob("*.yaml")])
+
+
+@pytest.fixture(scope="module")
+def committed_validator():
+    return _validator((ROOT / "schemas" / "spec.schema.json").read_text())
+
+
+@pytest.mark.parametrize("name", LIBRARY_SPECS)
+def test_every_shipped_spec_passes_the_committed_schema(name, committed_validator):
+    """What an editor checks with the committed schema: zero errors for every spec in `specs/` and
+    `tests/good_specs/`. The data comes from builder's loader (YAML 1.2, as the editor reads it: `1e-3` is a number);
+    a library spec's modeline points at that schema file."""
+    from builder.language import load
+
+    path = ROOT / name
+    errors = [f"{e.json_path}: {e.message[:200]}" for e in committed_validator.iter_errors(load(path).data)]
+    assert errors == []
+    first = path.read_text().split("\n", 1)[0]
+    if name.startswith("specs/"):
+        assert first.startswith("# yaml-language-server: $schema=")
+        assert (path.parent / first.split("$schema=", 1)[1]).resolve() == ROOT / "schemas" / "spec.schema.json"

@@ -62,3 +62,32 @@ def test_resume_applies_the_dotted_overrides_and_the_seed_again(tmp_path, monkey
     assert open_model(model).get_layer("hidden").units == 7
     assert json.loads((run / "run.json").read_text())["overrides"] == \
         {"train.epochs": 2, "layers.hidden.units": 7, "train.seed": 5}
+
+
+CHARS = """
+name: chars
+params: {context: 16, width: 8}
+inputs: {tokens: {shape: ["${context}"], dtype: int32}}
+layers:
+  - {type: Embedding, input_dim: 64, output_dim: "${width}"}
+  - {type: GRU, units: "${width}", return_sequences: true}
+  - {type: Dense, units: 64, activation: softmax}
+train:
+  kind: language-model
+  data: {source: corpus, name: sklearn_descr, sequence_length: "${context + 1}", vocabulary_size: 64}
+  epochs: 1
+  batch_size: 256
+  seed: 0
+"""
+
+
+def test_the_data_shape_follows_a_set_with_the_model(tmp_path):
+    """`sequence_length: "${context + 1}"`: one --set resizes the model's input and the data's windows."""
+    spec = write_spec(tmp_path, CHARS)
+    train(str(spec), "--out", str(tmp_path / "run"), "--set", "context=8")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    from builder.training.run_folder import open_model
+
+    assert open_model(RunFolder(tmp_path / "run").model).input_shape == (None, 8)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["overrides"] == {"context": 8}

@@ -30,21 +30,22 @@ from builder.language.spec.graph import BlockNode, BlockSpec, InputSpec, LayerNo
 from builder.language.spec.search import (Choice, FloatRange, IntRange, Objective, SearchDimension, SearchPath,
                                           SearchSpec, SearchValue)
 from builder.language.spec.train import (ADVERSARIAL_KINDS, AUTOENCODING_KINDS, CLASS_LOSSES, LABEL_MIXERS,
-                                         DiffusionSpec, EarlyStoppingSpec, FreezeSpec, GanSpec, InitSource, InitSpec,
-                                         LossName, MetricKey, MetricName, ModelParallelSpec, NetworkOptimizersSpec,
+                                         ConfiguredObject, DiffusionSpec, EarlyStoppingSpec, FreezeSpec, GanSpec,
+                                         InitSource, InitSpec, LossName, LossSpec, MetricKey, MetricName, MetricSpec,
+                                         ModelParallelSpec, NetworkOptimizersSpec, loss_name,
                                          OptimizerName, OptimizerSpec, PhaseSpec, QualifiedId, ReduceLROnPlateauSpec,
                                          RolesSpec, ScheduleSpec, ShardTarget, TrainingKind, TrainSpec)
 
 __all__ = [
     "ADVERSARIAL_KINDS", "AUTOENCODING_KINDS", "BlockNode", "BlockSpec", "BuiltinData", "CLASS_LOSSES", "Choice",
-    "ClassLabel", "CorpusData", "CsvData", "DataCommon", "DataPath", "DataSpec", "Description", "DiffusionSpec",
+    "ClassLabel", "ConfiguredObject", "CorpusData", "CsvData", "DataCommon", "DataPath", "DataSpec", "Description", "DiffusionSpec",
     "Dim", "EarlyStoppingSpec", "FloatRange", "FreezeSpec", "GanSpec", "ImageFolderData", "InitSource", "InitSpec",
-    "InputSpec", "Inputs", "IntRange", "KerasData", "LABEL_MIXERS", "LayerNode", "Layers", "LossName", "MetricKey",
-    "MetricName", "ModelNode", "ModelParallelSpec", "ModelSpec", "NetworkOptimizersSpec", "Node", "NodeId",
+    "InputSpec", "Inputs", "IntRange", "KerasData", "LABEL_MIXERS", "LayerNode", "Layers", "LossName", "LossSpec", "MetricKey",
+    "MetricName", "MetricSpec", "ModelNode", "ModelParallelSpec", "ModelSpec", "NetworkOptimizersSpec", "Node", "NodeId",
     "NumpyData", "Objective", "OptimizerName", "OptimizerSpec", "ParamName", "PhaseSpec", "Placeholder",
     "QualifiedId", "REF_PATTERN", "ReduceLROnPlateauSpec", "Ref", "RefName", "RelativeRef", "RolesSpec",
     "ScheduleSpec", "SearchDimension", "SearchPath", "SearchSpec", "SearchValue", "ShardTarget", "Size", "Spec",
-    "SpecName", "Strict", "SyntheticData", "TextData", "TrainSpec", "TrainingKind", "Value",
+    "SpecName", "Strict", "SyntheticData", "TextData", "TrainSpec", "TrainingKind", "Value", "loss_name",
 ]
 
 

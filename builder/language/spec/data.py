@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from builder.language.spec.fields import Size, Strict
+from builder.language.spec.fields import ParamName, Size, Strict
 
 # --- data sources ---------------------------------------------------------------
 
@@ -59,11 +59,56 @@ class BuiltinData(DataCommon):
     image: bool = Field(False, description="digits only: give 8x8x1 images instead of 64 features.")
 
 
+# --- named data: models with several inputs or outputs -----------------------------------------
+
+ArrayKey = Annotated[str, Field(min_length=1, max_length=200, description="The name of an array in the .npz file.")]
+Column = Annotated[str, Field(min_length=1, max_length=1000, description="A column of the CSV file, by its header.")]
+NAMED_INPUTS = ("Model input name -> what it reads, for models with several inputs (Siamese networks, Wide & Deep); "
+                "every model input must be named. ")
+NAMED_TARGETS = "Model output name -> its targets, for models with several outputs. "
+SAMPLE_WEIGHT = ("A weight per sample, multiplying that sample's loss in training and validation (with "
+                 "`train.class_weight`, the two multiply). ")
+
+
+def inputs_hint(source: str, names: list[str]) -> str:
+    """The `train.data.inputs` mapping to write for a model with several inputs, in the source's terms."""
+    if source == "numpy":
+        return f"name each input's .npz array under train.data: inputs: {{{', '.join(f'{n}: ARRAY' for n in names)}}}"
+    if source == "csv":
+        return f"name each input's columns under train.data: inputs: {{{', '.join(f'{n}: [COLUMN, ...]' for n in names)}}}"
+    return (f"source {source} gives one array; save the data as an .npz file with an array per input and use "
+            f"source: numpy, inputs: {{{', '.join(f'{n}: ARRAY' for n in names)}}}")
+
+
+def _one_of_pair(spec, named: str, plain: str, what: str) -> None:
+    if getattr(spec, named) is not None and plain in spec.model_fields_set:
+        raise ValueError(f"give `{named}` ({what}) or `{plain}`, not both")
+
+
 class CsvData(DataCommon):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["label"]}, {"required": ["targets"]}]})
+
     source: Literal["csv"]
     path: DataPath
-    label: str | int = Field(description="The label column, by name or index.")
+    label: str | int | None = Field(None, description="The label column, by name or index (or `targets`).")
     features: list[str] | None = Field(None, description="Feature columns; default: every other column.")
+    inputs: dict[ParamName, Annotated[list[Column], Field(min_length=1, max_length=100_000)]] | None = Field(
+        None, min_length=1, max_length=1000,
+        description=NAMED_INPUTS + "Here: the columns of each input, `{wide: [age, hours], deep: [p0, p1, ...]}` "
+                                   "(replaces `features`).")
+    targets: dict[ParamName, Column | Annotated[list[Column], Field(min_length=1, max_length=100_000)]] | None = \
+        Field(None, min_length=1, max_length=1000,
+              description=NAMED_TARGETS + "Here: a column (class labels or numbers) or a list of columns (a vector "
+                                          "per sample) for each output (replaces `label`).")
+    sample_weight: Column | None = Field(None, description=SAMPLE_WEIGHT + "Here: the column holding it.")
+
+    @model_validator(mode="after")
+    def _named_columns(self):
+        if self.label is None and self.targets is None:
+            raise ValueError("give the label column under `label`, or each output's columns under `targets`")
+        _one_of_pair(self, "targets", "label", "each output's columns")
+        _one_of_pair(self, "inputs", "features", "each input's columns")
+        return self
 
 
 class NumpyData(DataCommon):
@@ -71,6 +116,21 @@ class NumpyData(DataCommon):
     path: DataPath
     x: str = Field("x", description="The array of features in an .npz file.")
     y: str = Field("y", description="The array of labels in an .npz file.")
+    inputs: dict[ParamName, ArrayKey] | None = Field(
+        None, min_length=1, max_length=1000,
+        description=NAMED_INPUTS + "Here: the .npz array of each input, `{left: pairs_a, right: pairs_b}` "
+                                   "(replaces `x`).")
+    targets: dict[ParamName, ArrayKey] | None = Field(
+        None, min_length=1, max_length=1000,
+        description=NAMED_TARGETS + "Here: the .npz array of each output's targets, `{similar: same}` (replaces "
+                                    "`y`; without it, `y` is the one output's targets).")
+    sample_weight: ArrayKey | None = Field(None, description=SAMPLE_WEIGHT + "Here: the .npz array holding it.")
+
+    @model_validator(mode="after")
+    def _named_arrays(self):
+        _one_of_pair(self, "inputs", "x", "one array per model input")
+        _one_of_pair(self, "targets", "y", "one array per model output")
+        return self
 
 
 class ImageFolderData(DataCommon):

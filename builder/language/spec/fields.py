@@ -22,8 +22,9 @@ RelativeRef = Annotated[int, Field(le=-1, ge=-1000, description="-1 is the node 
 Ref = Union[RelativeRef, RefName]
 Inputs = Union[Ref, Annotated[list[Ref], Field(max_length=1024)], dict[ParamName, Union[Ref, list[Ref]]]]
 Placeholder = Annotated[str, Field(pattern=r"^\$\{[^{}]{1,200}\}$",
-                                  description="`${name}` or `${expression}` over parameters (+ - * / // % and "
-                                              "int, round, min, max, abs), filled in by resolve.")]
+                                  description="`${name}` or `${expression}` over parameters (+ - * / // %, "
+                                              "int, round, min, max, abs, comparisons, and/or/not, `a if "
+                                              "condition else b`), filled in by resolve.")]
 Size = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Dim = Union[Size, Placeholder]
 Value = Any  # block parameters: scalars or lists; checked where they land

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
 
-from builder.language.spec.fields import Description, Dim, Inputs, NodeId, ParamName, Placeholder, Ref, Strict, Value
+from builder.language.spec.fields import (REF_PATTERN, Description, Dim, Inputs, NodeId, ParamName, Placeholder, Ref,
+                                          Strict, Value)
+
+MAX_REPEAT = 1000
+ChainSource = Annotated[str, Field(pattern=REF_PATTERN, max_length=200, description="`fixed`, `$input` (what the "
+                                   "repeat before read as that input) or a node id of the block (its output in the "
+                                   "repeat before).")]
+WHEN = ("true or false, usually a condition such as `${expand_ratio != 1}`: false leaves the node out, and "
+        "what reads it reads its first input instead (a block use: the instance's first input). Default: true.")
 
 # --- graph nodes -------------------------------------------------------------------
 
@@ -23,6 +31,7 @@ class LayerNode(BaseModel):
                                   "Default: the node before.")
     call: dict[ParamName, bool] | None = Field(None, description="Boolean call arguments such as "
                                                "use_causal_mask or return_attention_scores.")
+    when: bool | Placeholder | None = Field(None, description=WHEN)
 
     @property
     def args(self) -> dict:
@@ -36,8 +45,16 @@ class BlockNode(Strict):
     id: NodeId | None = Field(None, description="The instance's id; node ids inside become `id.node`. "
                               "Repeats are numbered `id_1`, `id_2`, ...")
     inputs: Inputs | None = Field(None, description="What the block reads; default: the node before.")
-    repeat: Annotated[int, Field(ge=1, le=1000)] | Placeholder = Field(
-        1, description="How many times to chain the block (1 to 1000).")
+    # the range (0 to 1000) is resolve's check, which names the instance and the --set behind a ${...}
+    repeat: Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_REPEAT})] | Placeholder = \
+        Field(1, description="How many times to chain the block (0 to 1000; 0: the instance passes its first "
+                             "input through). Inside the block, `${repeat_index}` is the repeat (from 0) and "
+                             "`${repeats}` this count.")
+    chain: dict[ParamName, ChainSource] | None = Field(
+        None, description="A repeated block of several inputs: what each input after the first reads from the "
+                          "second repeat on. `fixed`: what the use gives, every repeat (a decoder's memory); "
+                          "`$name`: what the repeat before read as `$name` (`$in`: the output two repeats back, "
+                          "NASNet's (x, prev) cells); a node id of the block: that node of the repeat before.")
     with_: dict[ParamName, Value] = Field(default_factory=dict, alias="with",
                                           description="Parameter values for every repeat.")
     per_repeat: list[dict[ParamName, Value]] | None = Field(
@@ -46,6 +63,7 @@ class BlockNode(Strict):
                     "`with` alone. `[{stride: 2}]` changes the first repeat only.")
     trainable: bool | None = Field(None, description="false freezes every layer of the instance (all repeats): "
                                    "its weights do not train, and BatchNormalization runs in inference mode.")
+    when: bool | Placeholder | None = Field(None, description=WHEN)
 
 
 class ModelNode(Strict):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
+                      model_validator)
 
 from builder.language.catalogue import catalogue
 from builder.language.spec.data import NOT_A_URL, BuiltinData, DataSpec, _local_path
@@ -83,6 +84,97 @@ def _named(group: str):
 
 LossName = _named("losses")
 MetricName = _named("metrics")
+
+
+def _object_types(group: str) -> tuple:
+    """What a loss or metric mapping may name as its `type`: Keras' class (SparseCategoricalCrossentropy, AUC),
+    its name in the name form (sparse_categorical_crossentropy) or Keras' alias (mse): the catalogue's `objects`."""
+    table = catalogue().objects.get(group, {})
+    return tuple(sorted(table.get("classes", {}))) + tuple(sorted(table.get("aliases", {})))
+
+
+class ConfiguredObject(BaseModel):
+    """A loss or metric with arguments: `type` names a class from a closed table (the catalogue's `objects`, made by
+    `builder catalogue` from Keras' classes and builder's own losses); every other key is an argument of that class,
+    checked against its signature by parse (never a class_name, a module path or a config)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+    group: ClassVar[str] = ""
+
+    @property
+    def args(self) -> dict:
+        return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def cls(self) -> str:
+        """The class `type` names (Keras' class name, or builder's: ContrastiveLoss)."""
+        table = catalogue().objects[self.group]
+        return self.type if self.type in table["classes"] else table["aliases"][self.type]
+
+    @property
+    def name(self) -> str:
+        """Its name in the name form (`sparse_categorical_crossentropy`), or the class name where there is none."""
+        return catalogue().objects[self.group]["classes"][self.cls].get("name") or self.cls
+
+
+class LossSpec(ConfiguredObject):
+    """A loss with arguments: `{type: sparse_categorical_crossentropy, from_logits: true}`, `{type:
+    BinaryFocalCrossentropy, gamma: 3.0}`, `{type: contrastive, margin: 1.0}` (builder's contrastive and triplet
+    losses, for Siamese networks)."""
+
+    group: ClassVar[str] = "losses"
+    type: Literal[_object_types("losses")] = Field(  # type: ignore[valid-type]
+        description="The loss: a Keras loss class or its lower-case name, or builder's contrastive or triplet; the "
+                    "other keys are its arguments (from_logits, label_smoothing, gamma, margin, ...).")
+
+
+class MetricSpec(ConfiguredObject):
+    """A metric with arguments: `{type: AUC, curve: PR}`, `{type: Precision, thresholds: 0.7, name: precision_70}`."""
+
+    group: ClassVar[str] = "metrics"
+    type: Literal[_object_types("metrics")] = Field(  # type: ignore[valid-type]
+        description="The metric: a Keras metric class or its lower-case name; the other keys are its arguments "
+                    "(`name` is what the run logs).")
+
+    @property
+    def logged(self) -> str:
+        """The name Keras logs it under: its `name`, else the class's own default (AUC: auc)."""
+        if isinstance(self.args.get("name"), str):
+            return self.args["name"]
+        default = catalogue().objects["metrics"]["classes"][self.cls]["args"].get("name", {}).get("default")
+        return default if isinstance(default, str) else _snake(self.cls)
+
+
+def _snake(name: str) -> str:
+    """A class name as Keras names its instances (keras.src.utils.naming.to_snake_case, without importing Keras)."""
+    import re
+
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _mapping_form(value: Any) -> str:
+    """A loss mapping as written: with `type`, one loss with arguments; without, a loss per output."""
+    configured = isinstance(value, ConfiguredObject) or (isinstance(value, dict) and "type" in value)
+    return "configured" if configured else "by_output"
+
+
+OneLoss = Union[LossName, LossSpec]
+OneMetric = Union[MetricName, MetricSpec]
+# (a name is no mapping: a misspelt one is "expected one of N names or a mapping")
+LossField = Union[LossName, Annotated[Union[Annotated[LossSpec, Tag("configured")],
+                                            Annotated[dict[ParamName, OneLoss], Tag("by_output")]],
+                                      Discriminator(_mapping_form)]]
+Weight = Annotated[float, Field(ge=0, le=1e6)]
+ClassLabelKey = Annotated[str, Field(pattern=r"^[0-9]{1,7}$", description="A class label (an integer).")]
+
+
+def loss_name(loss) -> str | None:
+    """The name of one loss as written (`mean_squared_error`, or a configured loss's name), None for none or a
+    loss per output: what the kinds with a loss of their own compare against."""
+    if isinstance(loss, ConfiguredObject):
+        return loss.name
+    return loss if isinstance(loss, str) else None
 TrainingKind = Literal["supervised", "autoencoder", "vae", "gan", "cgan", "wgan-gp", "seq2seq",
                        "language-model", "diffusion"]
 
@@ -129,6 +221,7 @@ class DiffusionSpec(Strict):
 
 ADVERSARIAL_KINDS = ("gan", "cgan", "wgan-gp")
 AUTOENCODING_KINDS = ("autoencoder", "vae")
+STYLE_KINDS = ("gan", "wgan-gp")   # whose generator may be style-based (roles mapping, synthesis)
 ONE_ADVERSARY = "give `discriminator` or `critic` (the same network), not both"
 
 
@@ -150,6 +243,12 @@ class RolesSpec(Strict):
                                       "z_mean, z_log_var, z). Default: the model named `encoder`.")
     decoder: ParamName | None = Field(None, description="autoencoder, vae: a code -> a sample; `builder "
                                       "generate` decodes codes with it. Default: the model named `decoder`.")
+    mapping: ParamName | None = Field(None, description="gan, wgan-gp, a style-based generator: z -> w, the "
+                                      "mapping network the sampler calls to mix styles. Default: the model "
+                                      "named `mapping`, if any.")
+    synthesis: ParamName | None = Field(None, description="gan, wgan-gp, a style-based generator: styles of "
+                                        "shape (layers, w_dim), one w per layer -> a sample. Default: the model "
+                                        "named `synthesis`, if any.")
 
     @model_validator(mode="after")
     def _one_adversary(self):
@@ -192,6 +291,10 @@ class GanSpec(Strict):
     label_smoothing: float | None = Field(None, ge=0, lt=0.5, description="gan, cgan: one-sided label "
                                           "smoothing; the discriminator's target for real samples is 1 minus "
                                           "this. Default: 0.")
+    r1: float | None = Field(None, ge=0, le=1e6, description="gan, cgan: the weight (gamma) of R1 regularisation "
+                             "(Mescheder et al. 2018, StyleGAN): gamma / 2 x ||d D(x) / d x||^2 on real samples, "
+                             "D's logit, added to the discriminator's loss at every step. StyleGAN2 uses 10 at "
+                             "1024x1024 and less for small images. Default: none.")
 
 
 ShardTarget = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
@@ -224,6 +327,9 @@ class TrainSpec(Strict):
         {"if": presence(given=("phases",)), "then": presence(
             absent=("freeze", "epochs"), why="with `phases`, each phase gives its own `epochs` and `freeze`")},
         {"if": one_of_values("distribute", ["model_parallel"]), "then": presence(given=("model_parallel",))},
+        {"if": {"anyOf": [presence(given=("class_weight",)), presence(given=("loss_weights",))]},
+         "then": {"properties": {"kind": {"enum": ["supervised"], "errorMessage": "class_weight and loss_weights "
+                                                                                  "apply to kind: supervised"}}}},
         {"if": presence(given=("diffusion",)),
          "then": one_of_values("kind", ["diffusion"], why="`diffusion` applies to kind: diffusion")},
         {"if": presence(given=("optimizers",)),
@@ -235,11 +341,15 @@ class TrainSpec(Strict):
          "then": one_of_values("kind", ["wgan-gp"], why="gradient_penalty applies to kind wgan-gp")},
         # (`properties` holds only for mappings: a null `gan` or `roles` passes, as in parse)
         {"if": one_of_values("kind", ["wgan-gp"]), "then": {"properties": {"gan": presence(
-            absent=("label_smoothing",), why="label_smoothing applies to kinds gan and cgan")}}},
+            absent=("label_smoothing", "r1"), why="label_smoothing and r1 apply to kinds gan and cgan")}}},
         {"if": one_of_values("kind", ADVERSARIAL_KINDS), "then": {"properties": {"roles": presence(
             absent=("encoder", "decoder"), why="gan, cgan, wgan-gp have roles generator, discriminator, critic")}}},
+        {"if": one_of_values("kind", ["cgan"]), "then": {"properties": {"roles": presence(
+            absent=("mapping", "synthesis"), why="mapping and synthesis (a style-based generator) apply to kinds "
+                                                 "gan and wgan-gp")}}},
         {"if": one_of_values("kind", AUTOENCODING_KINDS), "then": {"properties": {"roles": presence(
-            absent=("generator", "discriminator", "critic"), why="autoencoder and vae have roles encoder, decoder")}}},
+            absent=("generator", "discriminator", "critic", "mapping", "synthesis"),
+            why="autoencoder and vae have roles encoder, decoder")}}},
     ]})
 
     kind: TrainingKind = Field("supervised", description="How the spec's models train together.")
@@ -252,11 +362,23 @@ class TrainSpec(Strict):
                                                      "network (learning rate, betas); a network not named here "
                                                      "gets its own copy of `optimizer`.")
     gan: GanSpec | None = Field(None, description="gan, cgan, wgan-gp: critic steps per generator step, "
-                                "gradient penalty, label smoothing.")
+                                "gradient penalty, label smoothing, R1.")
     data: DataSpec = Field(default_factory=lambda: BuiltinData(source="builtin", name="digits"))
     optimizer: OptimizerSpec | Literal[_optimizer_names()] = "adam"  # type: ignore[valid-type]
-    loss: LossName | dict[ParamName, LossName] | None = None
-    metrics: list[MetricName] | dict[ParamName, list[MetricName]] = Field(default_factory=list)
+    loss: LossField | None = Field(
+        None, description="A loss by name (sparse_categorical_crossentropy, mse, contrastive, ...), a loss with "
+                          "arguments `{type: sparse_categorical_crossentropy, from_logits: true}`, or one per "
+                          "output `{out_a: {type: huber, delta: 2.0}, out_b: mse}`.")
+    metrics: list[OneMetric] | dict[ParamName, list[OneMetric]] = Field(
+        default_factory=list, description="Metrics by name or with arguments (`{type: AUC, curve: PR}`), or a "
+                                          "list per output.")
+    loss_weights: dict[ParamName, Weight] | None = Field(
+        None, min_length=1, max_length=1000, description="kind: supervised, several outputs: each output's "
+        "weight in the total loss, `{out_a: 1.0, out_b: 0.2}` (an output not named weighs 1).")
+    class_weight: Literal["balanced"] | dict[ClassLabelKey, Weight] | None = Field(
+        None, description="kind: supervised: weigh each sample's loss by its class (integer labels of one "
+        "output). `balanced`: samples / (classes x that class's samples), from the training labels (recorded in "
+        "summary.json); or `{0: 1.0, 1: 5.0}` (a class not named weighs 1). Validation is not weighted.")
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=65_536)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seeds shuffling, initialisation and "
@@ -301,10 +423,13 @@ class TrainSpec(Strict):
         log their own (g_loss, d_loss, ...). Several outputs: Keras logs `<output>_<metric>`."""
         if self.kind != "supervised":
             return None
+        def logged(metric):
+            return metric.logged if isinstance(metric, MetricSpec) else metric
+
         if isinstance(self.metrics, dict):
-            metrics = [f"{out}_{m}" for out, ms in self.metrics.items() for m in ms]
+            metrics = [f"{out}_{logged(m)}" for out, ms in self.metrics.items() for m in ms]
         else:
-            metrics = list(self.metrics)
+            metrics = [logged(m) for m in self.metrics]
         logged = ["loss"] + metrics
         return logged + ["val_" + m for m in logged]
 
@@ -315,6 +440,13 @@ class TrainSpec(Strict):
         if self.phases is not None and "epochs" in self.model_fields_set:
             raise ValueError(f"with `phases`, each phase gives its own epochs. Received: epochs={self.epochs} "
                              "beside phases")
+        return self
+
+    @model_validator(mode="after")
+    def _weights_of_supervised_runs(self):
+        for key in ("class_weight", "loss_weights"):
+            if getattr(self, key) is not None and self.kind != "supervised":
+                raise ValueError(f"`{key}` weighs the loss of kind: supervised; this spec trains kind: {self.kind}")
         return self
 
     @model_validator(mode="after")
@@ -338,6 +470,8 @@ class TrainSpec(Strict):
         if roles is None or kind not in ADVERSARIAL_KINDS + AUTOENCODING_KINDS:
             return roles   # other kinds define their own roles
         used = ("generator", "discriminator", "critic") if kind in ADVERSARIAL_KINDS else ("encoder", "decoder")
+        if kind in STYLE_KINDS:
+            used += ("mapping", "synthesis")
         extra = [name for name in RolesSpec.model_fields if getattr(roles, name) is not None and name not in used]
         if extra:
             raise ValueError(f"kind {kind} has no role {extra[0]!r}; its roles are: {', '.join(used)}")
@@ -364,6 +498,8 @@ class TrainSpec(Strict):
             raise ValueError(f"gradient_penalty applies to kind wgan-gp, not {kind}")
         if gan.label_smoothing is not None and kind == "wgan-gp":
             raise ValueError("label_smoothing applies to kinds gan and cgan (a critic has no labels)")
+        if gan.r1 is not None and kind == "wgan-gp":
+            raise ValueError("r1 applies to kinds gan and cgan (wgan-gp has its gradient_penalty)")
         return gan
 
 
