@@ -198,14 +198,20 @@ def main() -> None:
               help="json prints every problem as a list, for editors and tools.")
 @click.option("--shapes", is_flag=True, help="Also build each model's shapes with Keras, without weights, and "
                                              "report shape errors at their nodes (imports Keras: seconds).")
+@click.option("--cost", "show_cost", is_flag=True, help="Also print each node's parameters, multiply-accumulates "
+                                                        "and activation memory per sample, and the totals with "
+                                                        "weight and optimizer memory (no Keras).")
+@click.option("--null-size", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --cost: count every size an input leaves open (null), such as a sequence length, as N.")
 @set_option
 @verbosity_option
-def validate(specs: tuple[str, ...], fmt: str, shapes: bool, overrides: tuple[str, ...]) -> None:
+def validate(specs: tuple[str, ...], fmt: str, shapes: bool, show_cost: bool, null_size: int | None,
+             overrides: tuple[str, ...]) -> None:
     """Check spec files: YAML, keys, types, layer arguments, references, cycles; with --shapes, shapes too."""
     values = parse_overrides(overrides)
     results, failed = [], False
     for path in specs:
-        problems, summary = [], None
+        problems, summary, costs = [], None, None
         try:
             graph = load_graph(path, values)
             problems = list(graph.warnings)
@@ -216,15 +222,23 @@ def validate(specs: tuple[str, ...], fmt: str, shapes: bool, overrides: tuple[st
                 compile_graph(graph, weights=False)
             summary = f"{path}: ok ({graph.node_count()} nodes in {len(graph.models)} " \
                       f"model{'s' * (len(graph.models) != 1)}; shapes {'checked' if shapes else 'not checked: --shapes'})"
+            if show_cost:
+                from builder.graph.cost import cost, open_sizes
+
+                costs = cost(graph, inputs=open_sizes(graph, null_size) if null_size else None)
         except SpecError as error:
             problems = sorted(problems + error.problems, key=lambda p: (p.location.line, p.location.column))
             failed = True
         results.append({"file": path, "ok": summary is not None, "shapes_checked": shapes,
-                        "problems": [p.to_dict() for p in problems]})
+                        "problems": [p.to_dict() for p in problems]} | ({"cost": costs.to_dict()} if costs else {}))
         if fmt == "text":
             report(problems)
             if summary and verbosity() >= 0:   # --quiet: only the errors (the exit code says ok)
                 click.echo(summary)
+            if costs is not None:
+                click.echo("\n".join(costs.lines()))
+                if any("open (null)" in why for m in costs.models.values() for why in m.not_counted.values()):
+                    note("hint: --null-size N counts the sizes left open (null) as N, e.g. a sequence length")
     if fmt == "json":
         click.echo(json.dumps(results, indent=2))
     elif failed:
@@ -346,13 +360,16 @@ def describe_layer(cat, name: str) -> None:
 
 
 def print_summary(graph, models) -> None:
-    """Each node: id, type, output shape, parameters; then the totals of each model."""
-    from builder.model.inspect import shape_text
+    """Each node: id, type, output shape, parameters, MACs and activations per sample; then each model's totals."""
+    from builder.graph.cost import cost, macs_text, size, totals
+    from builder.model.compile import layer_name
+    from builder.model.inspect import shape_text, trainable_counts
 
+    costs = cost(graph, models.shapes, models.params, trainable_counts(graph, models, layer_name))
     for name, mgraph in graph.models.items():
         model = models[name]
         click.echo(f"model {name}")
-        click.echo(f"  {'node':<34} {'type':<24} {'output shape':<24} {'params':>12}")
+        click.echo(f"  {'node':<34} {'type':<24} {'output shape':<24} {'MACs':>9} {'activations':>11} {'params':>12}")
         for node in mgraph.nodes.values():
             shape = models.shapes[name][node.id]
             text = ", ".join(map(shape_text, shape)) if isinstance(shape, list) else shape_text(shape)
@@ -360,11 +377,15 @@ def print_summary(graph, models) -> None:
             # a call of a spec model holds that model's weights, shared by every call and counted once in the total
             count = f"{models[node.type].count_params():,} shared" if node.op == "model" else \
                 f"{models.params[name].get(node.id, 0):,}"
-            click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {count:>12}")
+            c, each = costs[name].nodes.get(node.id), costs[name].value_bytes
+            macs, memory = ("", "") if c is None else (macs_text(c), "?" if c.values is None else size(c.values * each))
+            click.echo(f"  {node.id:<34.34} {kind:<24.24} {text:<24} {macs:>9} {memory:>11} {count:>12}")
         trainable = sum(int(_size(w)) for w in model.trainable_weights)
         total = model.count_params()
         click.echo(f"  total {total:,} parameters ({trainable:,} trainable, {total - trainable:,} non-trainable), "
                    f"{len(model.weights)} weight tensors")
+        for line in totals(costs[name]):
+            click.echo(f"  {line}")
 
 
 def _size(weight) -> int:
@@ -381,10 +402,14 @@ def _size(weight) -> int:
 @click.option("--max-params", type=click.IntRange(min=1), default=None,
               help="Refuse models with more parameters than this (default 250,000,000).")
 @click.option("--no-save", is_flag=True, help="Only build and print the summary.")
+@click.option("--init", "init_path", type=click.Path(exists=True), default=None,
+              help="Weights from a run folder, a .keras or a .weights.h5 file (as train.init; `builder import "
+                   "--weights` writes one), saved in the .keras files.")
 @set_option
 @backend_option
 @verbosity_option
-def build(spec: str, output: str | None, max_params: int | None, no_save: bool, overrides: tuple[str, ...]) -> None:
+def build(spec: str, output: str | None, max_params: int | None, no_save: bool, init_path: str | None,
+          overrides: tuple[str, ...]) -> None:
     """Compile a spec into Keras models, print a summary, save each as .keras."""
     graph = load_graph(spec, parse_overrides(overrides))
     report(graph.warnings)
@@ -392,6 +417,13 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
     from builder.model.compile import DEFAULT_MAX_PARAMS, compile_graph
 
     models = compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
+    if init_path:
+        from builder.training.transfer import load_initial_weights
+
+        loaded = load_initial_weights(graph, models[graph.main], None, Path(init_path),
+                                      lambda *path: Location(init_path), max_params or DEFAULT_MAX_PARAMS)
+        for line in loaded.lines():
+            note(line)
     if verbosity() >= 0:   # --quiet: the files written, or with --no-save only the exit code
         print_summary(graph, models)
     if no_save:
@@ -410,6 +442,39 @@ def build(spec: str, output: str | None, max_params: int | None, no_save: bool, 
         click.echo(f"wrote {diagram}")
     except drawing.RenderError as error:
         note(f"note: no diagram: {error}")
+
+
+def _shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise click.BadParameter(f"expected sizes such as 32,32,3. Received: {value!r}")
+    return shape
+
+
+@main.command("import")
+@click.argument("source", metavar="MODEL")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The spec to write (.yaml).")
+@click.option("--flat", is_flag=True, help="One node per layer: no blocks for repeated structure.")
+@click.option("--weights", is_flag=True, help="Also write the model's weights beside the spec as <name>.weights.h5, "
+                                              "for `builder build SPEC --init` and train.init.")
+@click.option("--input-shape", default=None, callback=_shape, metavar="H,W,C",
+              help="keras.applications only: the input size to build the network for (default: its own).")
+@backend_option
+@verbosity_option
+def import_command(source: str, output: str, flat: bool, weights: bool, input_shape: tuple | None) -> None:
+    """Write a spec that rebuilds a Keras model exactly: MODEL is a .keras file (opened with safe_mode) or
+    keras.applications.NAME (built with weights=None)."""
+    import_keras()
+    from builder.importing import import_model
+
+    imported = import_model(source, output, flat=flat, weights=weights, input_shape=input_shape)
+    for line in imported.report():
+        (click.echo if line.startswith("wrote") else note)(line)
 
 
 class _Depth(click.ParamType):
@@ -442,11 +507,13 @@ class _Depth(click.ParamType):
                    "Default: all, or as deep as fits 40 boxes for big graphs.")
 @click.option("--search", "show_search", is_flag=True,
               help="Mark the nodes the spec's search section changes, with their ranges.")
+@click.option("--show", "show", multiple=True, type=click.Choice(["macs"]),
+              help="Add to each node's label: macs, its multiply-accumulates per sample.")
 @set_option
 @backend_option
 @verbosity_option
 def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
-                   depth: int | str | None, show_search: bool, overrides: tuple[str, ...]) -> None:
+                   depth: int | str | None, show_search: bool, show: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Draw a spec's architecture with Graphviz."""
     from builder.graph import render as drawing
 
@@ -483,8 +550,77 @@ def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, co
             note(f"note: {graph.node_count():,} nodes: drawn to depth {depth} (--depth N for more, --depth all "
                  "for every level)")
     drawing.write(drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=None if depth == "all" else depth,
-                                 **facts), output)
+                                 show=show, **facts), output)
     click.echo(f"wrote {output}")
+
+
+@main.command("resolve")
+@click.argument("spec", metavar="SPEC|RUN", type=click.Path())
+@click.option("--defaults", is_flag=True, help="Also give every layer argument the spec leaves out, at its Keras "
+                                               "default (from the layer catalogue).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="yaml: a spec with a comment on each value saying where it came from; json: the spec and a "
+                   "`sources` map beside it.")
+@set_option
+@verbosity_option
+def resolve_command(spec: str, defaults: bool, fmt: str, overrides: tuple[str, ...]) -> None:
+    """Print the fully expanded spec the compiler sees (itself a spec that builds the same model), every value
+    marked with where it came from: a line, a block parameter and its instance, a --set, a search trial, a
+    default. SPEC may be a run folder (its spec.yaml with run.json's --set values)."""
+    from builder.graph.resolved import open_spec, resolve_spec
+
+    opened = open_spec(spec, parse_overrides(overrides), small=bool(click.get_current_context().meta.get("small")))
+    report(opened.graph.warnings)
+    resolved = resolve_spec(opened, defaults)
+    click.echo(resolved.yaml() if fmt == "yaml" else json.dumps(resolved.json(), indent=2) + "\n", nl=False)
+
+
+@main.command("diff")
+@click.argument("a", metavar="A", type=click.Path())
+@click.argument("b", metavar="[B]", required=False, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the differences (.svg, .png, .pdf or .dot): added nodes green, removed red, changed "
+                   "amber, block instances without a change as one box.")
+@set_option
+@verbosity_option
+def diff_command(a: str, b: str | None, fmt: str, output: str | None, overrides: tuple[str, ...]) -> None:
+    """Compare two specs or run folders, or spec A with its own --set/--small version: nodes added, removed,
+    renamed and changed (with both values), shape and parameter deltas, and train settings. --set and --small
+    apply to B alone when B is not given, else to both. Exit code, as diff(1): 0 the same, 1 different, 2
+    trouble (a spec error, a bad option)."""
+    small = bool(click.get_current_context().meta.get("small"))
+    values = parse_overrides(overrides)
+    if b is None and not values and not small:
+        raise click.UsageError("give B (a spec or run folder) to compare A with, or --set/--small to compare A "
+                               "with its own version")
+    from builder.graph import diff as diffing, render as drawing
+    from builder.graph.resolved import open_spec
+
+    try:   # trouble exits 2 here, so that 1 means "they differ"
+        if output:
+            drawing.check_dot(output)
+        left = open_spec(a) if b is None else open_spec(a, values, small)
+        right = open_spec(a if b is None else b, values, small)
+        report(list(dict.fromkeys(left.graph.warnings + right.graph.warnings)))
+        result = diffing.compare(left, right)
+        if output:
+            drawing.write(result.dot(), output)
+    except SpecError as error:
+        report(error.problems)
+        click.echo(f"{len(error.errors)} error{'s' * (len(error.errors) != 1)}", err=True)
+        sys.exit(2)
+    except CommandError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps(result.json(), indent=2))
+    else:
+        text = result.text()
+        click.echo(text if verbosity() >= 0 else text.splitlines()[-1] + "\n", nl=False)   # --quiet: the summary
+    if output:
+        click.echo(f"wrote {output}", err=True)   # stdout holds the differences alone
+    sys.exit(0 if result.equal else 1)
 
 
 def _check_scaling(graph, distribute, coordinator, num_processes, process_id):
@@ -738,6 +874,64 @@ def generate(run: str, count: int, label: int | None, seed: int | None, options:
 
     written = sampling.generate(RunFolder.open(run), count, Path(output), label, seed, values)
     click.echo(f"wrote {written}")
+
+
+@main.command("runs")
+@click.argument("folder", metavar="[DIR]", default="runs", type=click.Path())
+@click.option("--metric", default=None, help="The metric of the `best` column (default: the spec's early-stopping "
+                                             "monitor, else val_accuracy, else val_loss).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@verbosity_option
+def runs_command(folder: str, metric: str | None, fmt: str) -> None:
+    """List the run folders under DIR (default runs/): spec, status, epochs, best validation metric, wall time,
+    backend, device, oldest first. A search folder is a row with its trials; DIR may be a search folder (a row
+    per trial) or one run. Damaged or unfinished folders are rows that say what is wrong."""
+    from builder.runs import listing
+
+    if not Path(folder).is_dir():
+        raise CommandError(f"{folder}: no such folder; `builder train` writes runs under runs/ (give the folder: "
+                           "builder runs DIR)")
+    rows, skipped = listing.list_runs(folder, metric)
+    hint = listing.check_metric(rows, metric) if metric else None
+    if hint:
+        raise click.BadParameter(f"no run here logged {metric!r}; {hint}", param_hint="--metric")
+    if fmt == "json":
+        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    if not rows:
+        note(f"no run or search folders in {folder}")
+        return
+    click.echo(listing.table(rows), nl=False)
+    if skipped:
+        note(f"({len(skipped)} other folder{'s' * (len(skipped) != 1)} skipped: no run files)")
+
+
+@main.command("compare")
+@click.argument("runs", metavar="RUN... | SEARCH_DIR", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--top", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="A search folder stands for this many of its best trials.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Also plot the runs' curves (.png, .svg, .pdf): a panel per metric, training solid, "
+                   "validation dashed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@verbosity_option
+def compare_command(runs: tuple[str, ...], top: int, output: str | None, fmt: str) -> None:
+    """Compare runs side by side: final and best metrics, and what differs in their specs (builder diff's
+    comparison, against the first run). A search folder alone: its best trial (--top K: its K best) against
+    the spec it searched."""
+    from builder.runs.compare import compare_runs
+
+    if output and Path(output).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise click.BadParameter(f"expected a .png, .svg or .pdf file. Received: {output}", param_hint="-o")
+    result = compare_runs(list(runs), top)
+    if output:
+        result.plot(output)
+    if fmt == "json":
+        click.echo(json.dumps(result.json() | {"plot": output}, indent=2))
+    else:
+        click.echo(result.text(), nl=False)
+    if output:
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command()

@@ -255,3 +255,37 @@ def test_layers_describes_builder_s_own_layers_with_their_defaults():
     assert result.exit_code == 0, result.output
     assert "family: builder" in result.output
     assert "key_dim" in result.output and "epsilon                      default 1e-05" in result.output
+
+
+# --- cost before build (builder.graph.cost) --------------------------------------------------------------
+
+def test_validate_cost_prints_each_nodes_macs_and_the_totals_without_keras(tmp_path):
+    code = ("import sys; from builder.cli import main\n"
+            "try:\n    main(['validate', '--cost', 'specs/lenet.yaml'])\n"
+            "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[2:] for line in result.stdout.splitlines()[2:] if line.startswith("  ")}
+    assert rows["c1"] == ["156", "118", "k", "18.4", "KiB"]   # params, MACs 28*28*6*25, 28x28x6 float32 values
+    assert "  417 k MACs (833 k FLOPs) per sample; activations 37.2 KiB per sample (float32)" in result.stdout
+    assert "adam state 482 KiB (2 slots per trainable weight)" in result.stdout
+    as_json = json.loads(invoke("validate", "--cost", "--format", "json", ROOT / "specs" / "lenet.yaml").stdout)
+    assert as_json[0]["cost"]["models"]["lenet"]["macs"] == 416520
+    small = ["--set", "vocab=100", "--set", "context=16", "--set", "embed_dim=16", "--set", "layers=1"]
+    gpt = invoke("validate", "--cost", "--format", "json", ROOT / "specs" / "gpt.yaml", *small)
+    assert json.loads(gpt.stdout)[0]["cost"]["models"]["gpt"]["macs_at_least"]   # the length is open
+    gpt = invoke("validate", "--cost", "--format", "json", "--null-size", "16", ROOT / "specs" / "gpt.yaml", *small)
+    assert not json.loads(gpt.stdout)[0]["cost"]["models"]["gpt"]["macs_at_least"]
+
+
+def test_build_and_render_show_macs(tmp_path):
+    pytest.importorskip("keras")
+    built = invoke("build", ROOT / "specs" / "lenet.yaml", "--no-save")
+    assert built.exit_code == 0, built.output
+    assert [line.split()[-5:] for line in built.stdout.splitlines() if line.split()[:1] == ["c3"]] == \
+        [["240", "k", "6.25", "KiB", "2,416"]]   # MACs, activations, params
+    assert "417 k MACs (833 k FLOPs) per sample" in built.stdout
+    drawn = invoke("render", ROOT / "specs" / "lenet.yaml", "-o", tmp_path / "lenet.dot", "--no-shapes", "--show", "macs")
+    assert drawn.exit_code == 0, drawn.output
+    assert "118 k MACs" in (tmp_path / "lenet.dot").read_text()

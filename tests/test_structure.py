@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent   # the checkout (this file sits i
 PACKAGE = ROOT / "builder"
 
 # The stages in the order data flows through them; a module may import its own stage and the ones before.
-ORDER = ["errors", "registry", "files", "resources", "language", "graph", "model", "training", "runs", "search", "api",
-         "cli", "__main__"]
+ORDER = ["errors", "registry", "files", "resources", "language", "graph", "model", "importing", "training", "runs",
+         "search", "api", "cli", "__main__"]
 
 
 def modules() -> dict[str, Path]:
@@ -149,7 +149,8 @@ def test_the_training_kinds_are_the_spec_languages_kinds():
 
     assert set(KINDS) == set(get_args(TrainingKind))
     assert set(KINDS) - {"supervised"} == set(SAMPLERS)   # every kind but supervised has `builder generate`
-    assert set(EVALUATIONS) == {"autoencoder", "seq2seq", "language-model", "diffusion"}   # the others: default
+    # supervised: named targets in the model's output order; the others: the default
+    assert set(EVALUATIONS) == {"supervised", "autoencoder", "seq2seq", "language-model", "diffusion"}
     for name, function in KINDS.items():   # each kind is its own module in builder/training/kinds/
         assert function.__module__.startswith("builder.training.kinds."), (name, function.__module__)
 
@@ -200,14 +201,15 @@ def test_the_option_tables_are_the_ones_the_library_runs():
 
 
 def test_the_cli_turns_builders_errors_into_messages_in_one_place():
-    """No command catches SpecError to print it; the group does (validate and render collect on purpose)."""
+    """No command catches SpecError to print it; the group does (validate and render collect on purpose, and diff
+    exits 2 on one, since its 1 means "the specs differ", as diff(1)'s does)."""
     tree = ast.parse((PACKAGE / "cli.py").read_text())
     catching = []
     for function in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
         for node in ast.walk(function):
             if isinstance(node, ast.ExceptHandler) and "SpecError" in ast.unparse(node.type or ast.Name("")):
                 catching.append(function.name)
-    assert sorted(catching) == ["render_command", "validate"]
+    assert sorted(catching) == ["diff_command", "render_command", "validate"]
 
 
 def test_the_readmes_where_a_new_piece_goes_names_files_that_exist():

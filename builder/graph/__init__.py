@@ -9,7 +9,10 @@ Modules, in the order they import each other:
     wiring        a node with several outputs (an LSTM's states) read whole where one tensor goes
     search_space  the `search:` section: paths, probes at each range's ends, concrete specs
     overrides     `--set`: a spec parameter by name, any other value by its dotted path (search's paths)
+    train_values  `${...}` in `train:`, filled from the params before parse
     render        Graph -> Graphviz DOT (and svg/png/pdf through `dot`)
+    resolved      `builder resolve`: the expanded spec the compiler sees, each value with where it came from
+    diff          `builder diff`: two specs (or runs) compared node by node through blocks and repeats
 
 Public entry points: `resolve(spec, document, overrides)` and `load_graph(path, overrides)`, the
 front door every command, the Python API and the benchmarks use. Nothing here imports Keras.
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import Location, Problem, SpecError, show
-from builder.graph import expand, overrides as setting, roles, search_space, wiring
+from builder.graph import expand, overrides as setting, roles, search_space, train_values, wiring
 from builder.graph.ir import Graph
 from builder.language import Document, Spec, load, parse
 from builder.language.parser import salvage
@@ -81,10 +84,14 @@ def load_graph(source: str | Path | Document, overrides: dict[str, Any] | None =
     if small:
         overrides = _small_values(document) | overrides
     document, params, placed, problems = setting.apply(document, overrides)
+    document, unfilled = train_values.fill(document, params)   # ${...} in train:, before parse checks it
+    problems += unfilled
     try:
         graph = resolve(_parse(document, params), document, params)
     except SpecError as error:
-        raise SpecError(problems + setting.noted(error.problems, placed)) from None
+        unfilled_at = {problem.location for problem in unfilled}   # parse's "expected a number" there only echoes
+        later = [problem for problem in error.problems if problem.location not in unfilled_at]
+        raise SpecError(problems + setting.noted(later, placed)) from None
     if problems:
         raise SpecError(problems)
     graph.overrides = overrides

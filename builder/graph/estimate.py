@@ -576,6 +576,28 @@ def _vae_sampling(args, inputs, named):
     return inputs[0], 0
 
 
+@_rule("ModulatedConv2D")
+def _modulated_conv(args, inputs, named):
+    x = _known(named.get("inputs", inputs[0] if inputs else None))
+    channels, w_dim = _last(x), _last(named.get("style", inputs[1] if len(inputs) > 1 else None))
+    rows, cols = _ints(args.get("kernel_size", 3), 2)
+    filters = args["filters"]
+    # the kernel, the style's affine map (w -> a scale per input channel), the bias
+    return x[:-1] + (filters,), rows * cols * channels * filters + w_dim * channels + channels \
+        + _bias(args) * filters
+
+
+@_rule("NoiseInjection")
+def _noise_injection(args, inputs, named):
+    return inputs[0], _last(inputs[0])   # a strength per channel
+
+
+@_rule("LearnedConstant")
+def _learned_constant(args, inputs, named):
+    rows, cols = _ints(args.get("size", 4), 2)
+    return (rows, cols, args["channels"]), rows * cols * args["channels"]
+
+
 # --- the pass --------------------------------------------------------------------------------------
 
 _NEEDS_TYPE = {"SimpleRNN", "LSTM", "GRU", "Attention", "AdditiveAttention"}   # rules shared by several types
@@ -601,11 +623,11 @@ def _pick(shapes: dict, ref: Ref):
     return shape[ref.index] if isinstance(shape, list) and ref.index < len(shape) else None
 
 
-def _model(graph: Graph, model: ModelGraph, result: Estimate) -> None:
+def _model(graph: Graph, model: ModelGraph, result: Estimate, given: dict | None = None) -> None:
     shapes, params, uncounted = {}, {}, {}
     for node in model.nodes.values():
         if node.op == "input":
-            shapes[node.id] = tuple(node.args.get("shape") or ())
+            shapes[node.id] = _input_shape(node, (given or {}).get(node.id))
             continue
         inputs = [_pick(shapes, ref) for ref in node.inputs]
         named = {name: _pick(shapes, ref) for name, ref in node.kwargs.items() if isinstance(ref, Ref)}
@@ -638,9 +660,20 @@ def _layer(node: Node, inputs: list, named: dict):
     return shape, count
 
 
-def estimate(graph: Graph) -> Estimate:
-    """Parameter counts (and shapes) of every model of a resolved graph, callees first, without Keras."""
+def _input_shape(node: Node, given) -> tuple:
+    """The input's shape, its open (null) sizes filled from `given` (a shape of the same rank) where it has one."""
+    shape = tuple(node.args.get("shape") or ())
+    if given is None or len(given) != len(shape):
+        return shape
+    return tuple(g if n is None and isinstance(g, int) and g > 0 else n for n, g in zip(shape, given))
+
+
+def estimate(graph: Graph, inputs: dict | None = None) -> Estimate:
+    """Parameter counts (and shapes) of every model of a resolved graph, callees first, without Keras.
+
+    inputs: `{model: {input: shape}}` (no batch axis) fills the sizes a spec leaves open (`shape: [null]`, a
+    sequence length), e.g. from the data a run trains on; the sizes the spec gives are kept."""
     result = Estimate()
     for model in graph.models.values():
-        _model(graph, model, result)
+        _model(graph, model, result, (inputs or {}).get(model.name))
     return result

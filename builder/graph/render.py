@@ -26,9 +26,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import CommandError
+from builder.graph.cost import cost, si
 from builder.graph.estimate import estimate
 from builder.graph.ir import Graph, ModelGraph, Node, Scope
 from builder.language.catalogue import catalogue
@@ -84,6 +86,17 @@ EDGE_STYLE = 'color="#90A4AE", penwidth=1.1, arrowsize=0.6, fontname="Helvetica"
 
 class RenderError(CommandError):
     """The drawing could not be written (no `dot`, an unknown format, `dot` failing or timing out)."""
+
+
+@dataclass
+class Marks:
+    """Colours a caller gives instead of the families' (`builder diff`): `nodes` {(model, node id): (fill, border,
+    extra label lines)}, `boxes` {block instance id: (fill, border, lines)} drawn as one box whatever the depth,
+    and `legend` {label: (fill, border)} in place of the families' legend."""
+
+    nodes: dict = field(default_factory=dict)
+    boxes: dict = field(default_factory=dict)
+    legend: dict = field(default_factory=dict)
 
 
 # --- text -------------------------------------------------------------------------------------------
@@ -222,6 +235,8 @@ class _Drawing:
     def __init__(self, graph: Graph, shapes: dict, params: dict, rankdir: str, collapse: bool, depth,
                  search: tuple[dict, list] | None = None, uncounted: dict | None = None):
         self.graph, self.shapes, self.params = graph, shapes, params
+        self.macs: dict = {}   # {model: {node: MACs or None}} when the labels show them (render's show=("macs",))
+        self.marks: Marks | None = None   # render's `marks`
         # uncounted: {model: {node: type}} when `params` is builder.graph.estimate's (None: counted by Keras)
         self.uncounted = uncounted
         self.search_notes, self.search_lines = search or ({}, [])
@@ -337,12 +352,13 @@ class _Drawing:
         boxes: dict[str, _Box] = {}
         for node in model.nodes.values():
             rep = model.nodes[self.representative(node.id, model.nodes)]
-            if self.depth is not None and len(rep.scopes) > self.depth:
-                scope = rep.scopes[self.depth]
+            level = self.box_level(rep)
+            if level is not None:
+                scope = rep.scopes[level]
                 if scope.id not in boxes:
                     boxes[scope.id] = _Box(self.node_id(model.name, "block:" + scope.id), scope,
-                                           rep.scopes[self.depth - 1] if self.depth else None)
-                    self.cluster_for(root, rep.scopes[:self.depth]).items.append(boxes[scope.id])
+                                           rep.scopes[level - 1] if level else None)
+                    self.cluster_for(root, rep.scopes[:level]).items.append(boxes[scope.id])
                 shown[node.id] = boxes[scope.id].dot_id
                 if rep is node:
                     boxes[scope.id].members += 1
@@ -351,6 +367,17 @@ class _Drawing:
             if rep is node:
                 self.cluster_for(root, node.scopes).items.append(self.node_statement(node))
         return shown
+
+    def box_level(self, node: Node) -> int | None:
+        """The level of the block instance a node is drawn in as one box: past `depth`, or one `marks` boxes."""
+        levels = [i for i, s in enumerate(node.scopes) if self.marks is not None and s.id in self.marks.boxes][:1]
+        if self.depth is not None and len(node.scopes) > self.depth:
+            levels.append(self.depth)
+        return min(levels) if levels else None
+
+    def paint(self, family: str, mark: tuple | None) -> str:
+        """A node's colours: its family's, or the caller's mark."""
+        return self.style(family) if mark is None else f'fillcolor="{mark[0]}", color="{mark[1]}"'
 
     # -- collapsing repeats
     def collapsed_groups(self, model: ModelGraph) -> tuple[dict, dict]:
@@ -472,29 +499,36 @@ class _Drawing:
     def node_statement(self, node: Node) -> str:
         name = self.node_id(self.current.name, node.id)
         local = _local(node.id, node.scopes[-1] if node.scopes else None)
+        mark = self.marks.nodes.get((self.current.name, node.id)) if self.marks is not None else None
         if node.op == "input":
             dims = "x".join("?" if d is None else str(d) for d in node.args.get("shape", []))
             dtype = node.args.get("dtype") or "float32"
             lines = [node.id, "Input " + (dims or "scalar") + ("" if dtype == "float32" else f" {dtype}")]
-            return f"{name} [label={_label(lines)}, {self.style('input')}];"
+            return f"{name} [label={_label(lines + list(mark[2] if mark else []))}, {self.paint('input', mark)}];"
         if node.op == "model":
             callee = self.graph.models.get(node.type)
             inner = self.total(callee) if callee else 0
-            lines = [local, f"model: {node.type}", _count(inner) if inner else ""]
-            return f'{name} [label={_label(lines)}, {self.style("model")}, style="rounded,filled,bold"];'
+            lines = [local, f"model: {node.type}", _count(inner) if inner else "", *(mark[2] if mark else [])]
+            return f'{name} [label={_label(lines)}, {self.paint("model", mark)}, style="rounded,filled,bold"];'
         count = self.params.get(self.current.name, {}).get(node.id)
         searched = self.search_notes.get((self.current.name, node.id), [])
         lines = [f"{local} : {node.type}", *searched, *_arguments(node), _count(count) if count else ""]
-        mark = ', penwidth=2.2, color="#C62828"' if searched else ""
-        return f"{name} [label={_label(lines)}, {self.style(node.family)}{mark}];"
+        if node.id in self.macs.get(self.current.name, {}):
+            macs = self.macs[self.current.name][node.id]
+            lines.append("MACs unknown" if macs is None else f"{si(macs)} MACs" if macs else "")
+        if mark is not None:
+            lines[1:1] = mark[2]   # what the caller says of it, under the id
+        border = ', penwidth=2.2, color="#C62828"' if searched else ""
+        return f"{name} [label={_label(lines)}, {self.paint(node.family, mark)}{border}];"
 
     def box_statement(self, box: _Box) -> str:
         scope = box.scope
         name, params = self.scope_text(scope, box.parent)
         layers = f"{scope.block} ({box.members} layer{'s' * (box.members != 1)})"
-        lines = [name, layers + (f"  x{scope.repeats}" if self.collapsed(scope) else ""), *_wrap(params),
-                 self.scope_count(scope)]
-        return f'{box.dot_id} [label={_label(lines)}, {self.style("block")}, style="rounded,filled,bold"];'
+        mark = self.marks.boxes.get(scope.id) if self.marks is not None else None
+        lines = [name, layers + (f"  x{scope.repeats}" if self.collapsed(scope) else ""), *(mark[2] if mark else []),
+                 *_wrap(params), self.scope_count(scope)]
+        return f'{box.dot_id} [label={_label(lines)}, {self.paint("block", mark)}, style="rounded,filled,bold"];'
 
     def legend(self) -> list[str]:
         """The families drawn, in FAMILY_STYLE's order, one under the other."""
@@ -506,8 +540,10 @@ class _Drawing:
                  '    graph [label="legend", style="rounded,filled", fillcolor="#FAFBFC", color="#CFD8DC", '
                  'fontsize=9, fontcolor="#78909C", margin=8];']
         names = []
-        for label, family in entries.items():
-            _, fill, border = FAMILY_STYLE[family]
+        rows = [(family, label, *FAMILY_STYLE[family][1:]) for label, family in entries.items()]
+        if self.marks is not None and self.marks.legend:   # the caller's colours mean something else
+            rows = [(label, label, fill, border) for label, (fill, border) in self.marks.legend.items()]
+        for family, label, fill, border in rows:
             names.append(_quote("legend/" + family))
             lines.append(f'    {names[-1]} [label={_label([label])}, fillcolor="{fill}", color="{border}", '
                          'fontsize=8, width=1.3, height=0.3, penwidth=0.8];')
@@ -535,7 +571,7 @@ def auto_depth(graph: Graph, collapse: bool | None = None) -> int | None:
 
 def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = None, rankdir: str = "TB",
            collapse: bool | None = None, depth: int | str | None = None,
-           search: tuple[dict, list] | None = None) -> str:
+           search: tuple[dict, list] | None = None, show: tuple = (), marks: Marks | None = None) -> str:
     """Draw a resolved graph as DOT text.
 
     shapes: `{model: {node_id: shape}}`, a shape being a Keras output shape with
@@ -549,6 +585,8 @@ def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = No
         every level; "auto": `auto_depth`'s choice.
     search: `builder.graph.search_space.annotations(...)`: lines added to the nodes a search changes (drawn with
         a red border), and a note listing the dimensions of no node.
+    show: extra facts in the node labels: "macs", the multiply-accumulates per sample (`builder.graph.cost`).
+    marks: colours and label lines of the caller's own (`Marks`), in place of the families' (`builder diff`).
     """
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"rankdir is TB or LR. Received: rankdir={rankdir!r}")
@@ -561,7 +599,14 @@ def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = No
     if params is None:
         found = estimate(graph)
         params, uncounted = found.params, found.uncounted
-    return _Drawing(graph, shapes or {}, params, rankdir, collapse, depth, search, uncounted).dot()
+    if set(show) - {"macs"}:
+        raise ValueError(f"show takes 'macs'. Received: show={tuple(show)!r}")
+    drawing = _Drawing(graph, shapes or {}, params, rankdir, collapse, depth, search, uncounted)
+    drawing.marks = marks
+    if "macs" in show:
+        found = cost(graph, shapes or None, None if uncounted is not None else params)
+        drawing.macs = {name: {n: c.macs for n, c in model.nodes.items()} for name, model in found.models.items()}
+    return drawing.dot()
 
 
 def output_format(path: str | Path) -> str:
