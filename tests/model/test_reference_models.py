@@ -5,6 +5,7 @@ Keras' total parameter count and number of weight tensors, of the same shapes in
 and with Keras' weights copied in they compute the same function (ConvNeXt-Tiny, and Inception-v3
 from the inception spec by --set, are compared at a small input size). ResNet-101/152 come from
 the ResNet-50 spec by its depth parameters.
+EfficientNet-B0 and MobileNetV2 also start from Keras' initialisers (EfficientNet's fan-out ones).
 The other specs build at a small size and run a forward pass.
 
 The reference tests build two full-size models each (a few seconds apiece on CPU);
@@ -116,6 +117,31 @@ def test_reference_matches_keras_applications(name, overrides, application, para
     assert (mine.count_params(), len(mine.weights)) == (params, weights)
     assert [tuple(w.shape) for w in mine.weights] == [tuple(w.shape) for w in theirs.weights]
     same_function(mine, theirs, pixels=255.0 if name == "efficientnetb0" else 1.0)
+
+
+def initializers(model: keras.Model) -> list[tuple[str, str, dict]]:
+    """Each weighted layer's kernel, depthwise and bias initialiser, in the model's order."""
+    found = []
+    for layer in model.layers:
+        for attribute in ("kernel_initializer", "depthwise_initializer", "bias_initializer"):
+            if layer.weights and (init := getattr(layer, attribute, None)) is not None:
+                found.append((attribute, type(init).__name__, init.get_config()))
+    return found
+
+
+@pytest.mark.parametrize("name, application", [("efficientnetb0", "EfficientNetB0"), ("mobilenetv2", "MobileNetV2")])
+def test_reference_starts_from_keras_initializers(name, application):
+    """EfficientNet's fan-out VarianceScaling (CONV_ and DENSE_KERNEL_INITIALIZER), MobileNetV2's defaults."""
+    mine = build(name, {"size": 32})
+    theirs = getattr(keras.applications, application)(weights=None, input_shape=(32, 32, 3))
+    assert initializers(mine) == initializers(theirs)
+    if name == "efficientnetb0":
+        from keras.src.applications import efficientnet
+
+        conv, dense = (keras.initializers.get(c).get_config() for c in
+                       (efficientnet.CONV_KERNEL_INITIALIZER, efficientnet.DENSE_KERNEL_INITIALIZER))
+        kernels = [config for attribute, _, config in initializers(mine) if attribute != "bias_initializer"]
+        assert kernels == [conv] * (len(kernels) - 1) + [dense]   # every convolution, then the classifier
 
 
 @pytest.mark.parametrize("overrides, application, params, weights", RESNET_DEPTHS,
