@@ -36,6 +36,7 @@ def __getattr__(name: str):
 
 def _register_layers() -> None:
     import builder.model.layers  # noqa: F401  (registration happens at definition)
+    import builder.model.losses  # noqa: F401  (the same for builder's losses, which a compiled model holds)
 
 
 class _RegisterOnKerasImport(importlib.abc.MetaPathFinder):

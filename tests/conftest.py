@@ -17,8 +17,8 @@ import pytest
 from spec_helpers import TESTS
 
 BACKENDS = ("tensorflow", "jax", "torch")
-EVERY_BACKEND = {"model/test_layers.py", "training/test_run.py", "training/test_tensorboard.py",
-                 "runs/test_evaluate_predict.py"}
+EVERY_BACKEND = {"model/test_layers.py", "model/test_losses.py", "training/test_run.py",
+                 "training/test_tensorboard.py", "training/test_named_data.py", "runs/test_evaluate_predict.py"}
 
 
 def pytest_addoption(parser):

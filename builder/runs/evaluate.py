@@ -33,4 +33,8 @@ def evaluate_run(run: RunFolder, data_path: Path | None = None) -> tuple[int, di
     mixer = augmenting.label_mixer(train_spec.augment)
     if mixer:
         y = augmenting.class_targets(model, y, graph.locate("train", "augment"), mixer)
-    return sample_count(x), model.evaluate(x, y, verbose=0, return_dict=True)
+    # the data's own sample weights (train.data.sample_weight) weigh the score as they weighed validation
+    weights = data.w_val if held_out else data.w_train
+    if weights is not None and isinstance(y, list):
+        weights = [weights] * len(y)   # Keras takes one weight array per output
+    return sample_count(x), model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)

@@ -213,6 +213,8 @@ def with_input_transform(model, transform: dict):
 
     from builder.training.data import affine_transform, is_numeric_identity
 
+    if "inputs" in transform and not is_numeric_identity(transform):   # named inputs: each its own transform
+        return _with_named_transforms(model, transform["inputs"])
     if is_numeric_identity(transform) or "vocabulary" in transform or len(model.inputs) != 1:
         return model
     given = model.inputs[0]
@@ -222,6 +224,24 @@ def with_input_transform(model, transform: dict):
     inputs = keras.Input(shape=given.shape[1:], dtype=given.dtype, name=given.name)
     scaled = keras.layers.Rescaling(scale.tolist(), offset.tolist(), name="input_transform")(inputs)
     return keras.Model(inputs, model(scaled), name=model.name)
+
+
+def _with_named_transforms(model, parts: dict):
+    """`model` behind a Rescaling per named input whose transform changes it (`input_transform_<name>`)."""
+    import keras
+
+    from builder.training.data import affine_transform, is_numeric_identity
+
+    inputs, fed = [], []
+    for given in model.inputs:
+        tensor = keras.Input(shape=given.shape[1:], dtype=given.dtype, name=given.name)
+        inputs.append(tensor)
+        part = parts.get(given.name, {})
+        if part and not is_numeric_identity(part):
+            scale, offset = affine_transform(part)
+            tensor = keras.layers.Rescaling(scale.tolist(), offset.tolist(), name=f"input_transform_{given.name}")(tensor)
+        fed.append(tensor)
+    return keras.Model(inputs, model(fed), name=model.name)
 
 
 @dataclass(frozen=True)

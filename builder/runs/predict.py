@@ -11,6 +11,10 @@ a warning.
 Outputs: `.npy` (raw model outputs) or `.csv` (for classifiers, the predicted
 class and one probability column per class).
 
+A model with several inputs (`train.data.inputs`) reads an `.npz` file with an
+array per input name, each given the transform of its input; a model with
+several outputs writes an `.npz` file with an array per output name.
+
 Public entry point: `predict_files(run, inputs, output)` -> number of samples.
 """
 
@@ -101,25 +105,74 @@ def read_inputs(path: Path, input_shape: tuple, transform: dict, warn=_warn) -> 
     return x
 
 
+def read_named_inputs(path: Path, model, transform: dict, warn=_warn) -> dict:
+    """The samples of a model with several inputs: an .npz file with an array per input name, each in the run's
+    units (its input's transform applied) and shaped as its input."""
+    names = [tensor.name for tensor in model.inputs]
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{path}: this model has {len(names)} inputs ({', '.join(names)}); give an .npz file with "
+                        "an array per input", f"np.savez(path, {', '.join(f'{n}=...' for n in names)})")
+    arrays = read_arrays(path)
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        from builder.errors import did_you_mean, show
+
+        others = [str(key) for key in arrays if key not in names]
+        raise DataError(f"{path} has no array {show(missing[0])} for the model's input of that name (it has "
+                        f"{', '.join(map(str, arrays))})", did_you_mean(missing[0], others)
+                        or f"save an array per input: {', '.join(names)}")
+    parts = transform.get("inputs", {})
+    x = {}
+    for tensor in model.inputs:
+        array, part = arrays[tensor.name], parts.get(tensor.name, {})
+        if array.ndim == 0 or len(array) == 0 or array.dtype.kind not in "biuf":
+            raise DataError(f"{path}: expected an array of samples for {tensor.name!r} (numbers, at least one). "
+                            f"Received: shape {list(array.shape)} of {array.dtype}")
+        doubt = looks_transformed(array, part)
+        if doubt:
+            warn(f"{path}: {tensor.name}: {doubt}")
+        array = apply_transform(array, part) if part else array
+        if tuple(array.shape[1:]) != tuple(tensor.shape[1:]):
+            raise DataError(f"{path}: input {tensor.name!r} takes samples of shape {list(tensor.shape[1:])}; this "
+                            f"file gives {list(array.shape[1:])}")
+        x[tensor.name] = array
+    if len({len(array) for array in x.values()}) > 1:
+        raise DataError(f"{path}: the arrays have different numbers of samples: "
+                        + ", ".join(f"{name} {len(array):,}" for name, array in x.items()))
+    return x
+
+
 def predict_files(run: RunFolder, inputs: Path, output: Path) -> int:
     from builder.training.run_folder import load_run_model, read_transform
 
     output = Path(output)
-    if output.suffix.lower() not in (".csv", ".npy"):
-        raise SpecError.single(Location(str(output)), "write predictions to a .csv or .npy file")
+    if output.suffix.lower() not in (".csv", ".npy", ".npz"):
+        raise SpecError.single(Location(str(output)), "write predictions to a .csv, .npy or .npz file")
     if not output.parent.is_dir():
         raise SpecError.single(Location(str(output)), f"no folder {output.parent} to write into")
     model = load_run_model(run)
     transform = read_transform(run)
-    input_shape = tuple(model.inputs[0].shape[1:])
+    names = list(model.output_names)
+    if len(names) > 1 and output.suffix.lower() != ".npz":
+        raise SpecError.single(Location(str(output)), f"this model has {len(names)} outputs ({', '.join(names)}); "
+                               "write them to an .npz file, an array per output")
     try:
-        x = read_inputs(Path(inputs), input_shape, transform)
+        if len(model.inputs) > 1:
+            x = read_named_inputs(Path(inputs), model, transform)
+        else:   # (one named input: its own transform)
+            own = transform.get("inputs", {}).get(model.inputs[0].name, transform)
+            x = read_inputs(Path(inputs), tuple(model.inputs[0].shape[1:]), own)
     except (DataError, files.FileProblem) as problem:
         raise SpecError.single(Location(str(inputs)), str(problem), problem.hint) from None
     y = model.predict(x, verbose=0)
+    count = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    if output.suffix.lower() == ".npz":
+        outputs = y if isinstance(y, (list, tuple)) else [y]
+        np.savez(output, **{name: np.asarray(value) for name, value in zip(names, outputs)})
+        return count
     if output.suffix.lower() == ".npy":
         np.save(output, np.asarray(y))
-        return len(x)
+        return count
     y = np.asarray(y)
     classes = transform.get("classes") or []
     with output.open("w", newline="") as handle:
@@ -133,4 +186,4 @@ def predict_files(run: RunFolder, inputs: Path, output: Path) -> int:
             flat = y.reshape(len(y), -1)
             writer.writerow([f"output_{i}" for i in range(flat.shape[1])])
             writer.writerows([[f"{v:.6f}" for v in row] for row in flat])
-    return len(x)
+    return count

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from builder import files
-from builder.errors import Location, SpecError, show
+from builder.errors import Location, SpecError, did_you_mean, show
+from builder.language.spec.data import inputs_hint
 from builder.registry import Registry
 
 SOURCES = Registry("data source")
@@ -36,34 +37,43 @@ source = SOURCES.register   # @source("csv") registers a loader under its `sourc
 
 @dataclass
 class RawData:
-    """What a source gives: all samples, before the split."""
+    """What a source gives: all samples, before the split. Named data (`train.data.inputs`, `targets`) gives
+    `x` (and `y`) as {model input (output) name: array}, every array one row per sample."""
 
-    x: np.ndarray
-    y: np.ndarray | None
+    x: np.ndarray | dict
+    y: np.ndarray | dict | None
     classes: list
     kind: str            # "features", "image", "text", "array", "sequence"
     description: str
     scale: float = 1.0   # applied to the source's raw values (digit pixels 0..16 -> 0..1)
     transform: dict = field(default_factory=dict)   # what the source adds to the run's data.json (vocabulary, ...)
+    sample_weight: np.ndarray | None = None          # `train.data.sample_weight`: a weight per sample
 
 
 @dataclass
 class Dataset:
-    x_train: np.ndarray
-    y_train: np.ndarray | None
-    x_val: np.ndarray | None
-    y_val: np.ndarray | None
+    """Inputs and targets, split. Each `x_*` is one array or {model input name: array} (named data); each
+    `y_*` one array, {output name: array}, or None."""
+
+    x_train: np.ndarray | dict
+    y_train: np.ndarray | dict | None
+    x_val: np.ndarray | dict | None
+    y_val: np.ndarray | dict | None
     classes: list = field(default_factory=list)      # label names, when labels are classes
     transform: dict = field(default_factory=dict)     # how inputs were normalised, for predict
     description: str = ""
+    w_train: np.ndarray | None = None                 # sample weights (`train.data.sample_weight`)
+    w_val: np.ndarray | None = None
 
 
 class DataError(Exception):
-    """A source could not give data; becomes a located SpecError in `load_data`."""
+    """A source could not give data; becomes a located SpecError in `load_data`, at `where` under train.data
+    (e.g. ("inputs", "left") for the array a named input reads) when `load_data` can locate it."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, where: tuple = ()):
         super().__init__(message)
         self.hint = hint
+        self.where = where
 
 
 # --- sources -------------------------------------------------------------------------------------
@@ -103,15 +113,14 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
-def _column(header: list[str], key, path: Path) -> int:
+def _column(header: list[str], key, path: Path, where: tuple = ()) -> int:
     if isinstance(key, int):
         if not -len(header) <= key < len(header):
-            raise DataError(f"{path} has {len(header)} columns; column {key} does not exist")
+            raise DataError(f"{path} has {len(header)} columns; column {key} does not exist", where=where)
         return key % len(header)
     if key not in header:
-        from builder.errors import did_you_mean
         raise DataError(f"{path} has no column {show(key)}", did_you_mean(key, header) or
-                        f"its columns are: {', '.join(header[:20])}")
+                        f"its columns are: {', '.join(header[:20])}", where)
     return header.index(key)
 
 
@@ -132,6 +141,8 @@ def _labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
 def csv_source(spec, folder: Path):
     path = folder / spec.path
     header, rows = _read_csv(path)
+    if spec.inputs is not None or spec.targets is not None or spec.sample_weight is not None:
+        return _named_csv(spec, path, header, rows)
     label = _column(header, spec.label, path)
     if spec.features:
         columns = [_column(header, name, path) for name in spec.features]
@@ -147,12 +158,125 @@ def csv_source(spec, folder: Path):
                    f"{path.name}: {len(rows)} rows, {len(columns)} features")
 
 
+def _named_csv(spec, path: Path, header: list[str], rows: list[list[str]]) -> RawData:
+    """Named columns: each model input's columns (`inputs`), each output's (`targets`), a weight column."""
+    def numbers(columns: list, where: tuple, what: str) -> np.ndarray:
+        indexes = [_column(header, name, path, where) for name in columns]
+        try:
+            values = np.array([[float(row[i]) for i in indexes] for row in rows], dtype="float32")
+        except (ValueError, IndexError) as exc:
+            raise DataError(f"{path}: {what} must be numbers ({exc})", where=where) from None
+        return _numbers(values, path, what)
+
+    used = set()
+    names: list[str] = []
+    if spec.targets is not None:
+        y = {}
+        for output, columns in spec.targets.items():
+            where = ("targets", output)
+            if isinstance(columns, str):   # one column: class labels (text or integers) or numbers
+                y[output], classes = _labels([row[_column(header, columns, path, where)] for row in rows])
+                names = classes if len(spec.targets) == 1 else []
+                used.add(columns)
+            else:
+                y[output] = numbers(columns, where, f"the columns of output {show(output)}")
+                used |= set(columns)
+    else:
+        label = _column(header, spec.label, path, ("label",))
+        y, names = _labels([row[label] for row in rows])
+        used.add(header[label])
+    weight = None
+    if spec.sample_weight is not None:
+        weight = numbers([spec.sample_weight], ("sample_weight",), f"the weight column {show(spec.sample_weight)}")[:, 0]
+        used.add(spec.sample_weight)
+    if spec.inputs is not None:
+        x = {name: numbers(columns, ("inputs", name), f"the columns of input {show(name)}")
+             for name, columns in spec.inputs.items()}
+        kind, description = "inputs", f"{path.name}: {len(rows)} rows, inputs " + ", ".join(
+            f"{name} ({len(columns)} columns)" for name, columns in spec.inputs.items())
+    else:
+        columns = spec.features or [name for name in header if name not in used]
+        x = numbers(columns, ("features",) if spec.features else (), "every feature")
+        kind, description = "features", f"{path.name}: {len(rows)} rows, {len(columns)} features"
+    return RawData(x, y, names, kind, description, sample_weight=_weights(weight, path))
+
+
+def _weights(weight: np.ndarray | None, path: Path, where: tuple = ("sample_weight",)) -> np.ndarray | None:
+    """Sample weights: one number >= 0 per sample."""
+    if weight is None:
+        return None
+    if weight.ndim == 2 and weight.shape[1] == 1:
+        weight = weight[:, 0]
+    if weight.ndim != 1:
+        raise DataError(f"{path}: sample weights must be one number per sample; this array has shape "
+                        f"{list(weight.shape)}", where=where)
+    if (weight < 0).any():
+        raise DataError(f"{path}: sample weights must be >= 0; {int((weight < 0).sum()):,} are negative",
+                        where=where)
+    return weight.astype("float32")
+
+
+def _same_length(path: Path, parts: list[tuple[str, np.ndarray, tuple]]) -> None:
+    """Every named array one row per sample: (what, array, where under train.data) for each."""
+    lengths = [len(array) for _, array, _ in parts]
+    if len(set(lengths)) > 1:
+        odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
+        listed = ", ".join(f"{what} {n:,}" for (what, _, _), n in zip(parts, lengths))
+        raise DataError(f"{path}: the arrays have different numbers of samples: {listed}",
+                        "every input, target and weight needs one row per sample", parts[odd][2])
+
+
+def _named_arrays(spec, arrays: dict, path: Path) -> RawData:
+    """An .npz file read by name: each model input's array (`inputs`), each output's (`targets`), a weight array."""
+    def array(key: str, where: tuple) -> np.ndarray:
+        if key not in arrays:
+            raise DataError(f"{path} has no array {show(key)}; it has {', '.join(map(str, arrays))}",
+                            did_you_mean(key, [str(k) for k in arrays]), where)
+        return _numbers(arrays[key], path, f"array {show(key)}")
+
+    parts = []
+    if spec.inputs is not None:
+        x = {}
+        for name, key in spec.inputs.items():
+            x[name] = array(key, ("inputs", name))
+            parts.append((f"{name}={key}", x[name], ("inputs", name)))
+    else:
+        x = array(spec.x, ("x",))
+        parts.append((spec.x, x, ("x",)))
+    if spec.targets is not None:
+        y = {}
+        for name, key in spec.targets.items():
+            y[name] = array(key, ("targets", name))
+            parts.append((f"{name}={key}", y[name], ("targets", name)))
+    else:
+        y = array(spec.y, ("y",)) if spec.y in arrays else None
+        if y is not None:
+            parts.append((spec.y, y, ("y",)))
+    weight = array(spec.sample_weight, ("sample_weight",)) if spec.sample_weight is not None else None
+    if weight is not None:
+        parts.append((f"sample_weight={spec.sample_weight}", weight, ("sample_weight",)))
+    _same_length(path, parts)
+    labels = y if not isinstance(y, dict) else (next(iter(y.values())) if len(y) == 1 else None)
+    names = ([str(v) for v in sorted(set(labels.tolist()))]
+             if labels is not None and labels.ndim == 1 and labels.dtype.kind in "iu" else [])
+    kind = "inputs" if isinstance(x, dict) else "image" if x.ndim >= 3 else "features"
+    return RawData(x, y, names, kind, path.name, sample_weight=_weights(weight, path))
+
+
 @source("numpy")
 def numpy_source(spec, folder: Path):
     path = folder / spec.path
     arrays = read_arrays(path)
+    named = spec.inputs is not None or spec.targets is not None or spec.sample_weight is not None
+    if None in arrays and named:
+        raise DataError(f"{path} is a .npy file, one array without a name; inputs, targets and sample_weight "
+                        "name the arrays of an .npz file", "save the arrays by name: np.savez(path, left=..., ...)")
     if None in arrays:
         return RawData(_numbers(arrays[None], path, "the array"), None, [], "array", path.name)
+    if spec.domains is not None:
+        return _domains(spec.domains, arrays, path)
+    if named:
+        return _named_arrays(spec, arrays, path)
     if spec.x not in arrays:
         raise DataError(f"{path} has no array {spec.x!r}; it has {', '.join(arrays)}")
     x = _numbers(arrays[spec.x], path, f"array {spec.x!r}")
@@ -230,6 +354,8 @@ def image_folder(spec, folder: Path):
     root = folder / spec.path
     if not root.is_dir():
         raise DataError(f"{root} is not a folder", "give a folder with one sub-folder per class")
+    if spec.pairs is not None:
+        return _paired_images(spec, root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{root} has no class folders", "put each class's images in its own sub-folder")
@@ -246,6 +372,47 @@ def image_folder(spec, folder: Path):
         raise DataError(f"{root} holds no .png/.jpg/.bmp/.gif images")
     return RawData(np.stack(images), np.array(labels, dtype="int64"), classes, "image",
                    f"{root.name}: {len(images)} images", 1 / 255)
+
+
+def _domains(names: list[str], arrays: dict, path: Path) -> RawData:
+    """Two unpaired image sets (kind cyclegan) as one: their images, labelled 0 (domain A) and 1 (B)."""
+    parts = []
+    for name in names:
+        if name not in arrays:
+            raise DataError(f"{path} has no array {name!r}; it has {', '.join(map(str, arrays))}",
+                            did_you_mean(name, [str(k) for k in arrays]), where=("domains",))
+        parts.append(_numbers(arrays[name], path, f"array {name!r}").astype("float32"))
+    if parts[0].shape[1:] != parts[1].shape[1:]:
+        raise DataError(f"{path}: the domains' images differ in shape: {names[0]!r} {list(parts[0].shape[1:])}, "
+                        f"{names[1]!r} {list(parts[1].shape[1:])}", where=("domains",))
+    labels = np.repeat(np.arange(2, dtype="int64"), [len(parts[0]), len(parts[1])])
+    return RawData(np.concatenate(parts), labels, list(names), "image" if parts[0].ndim >= 3 else "features",
+                   f"{path.name}: {len(parts[0])} of {names[0]}, {len(parts[1])} of {names[1]}")
+
+
+def _paired_images(spec, root: Path) -> RawData:
+    """`pairs: [INPUTS, TARGETS]` (kind pix2pix): each input image and the target image of the same file name."""
+    mode = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}[spec.color_mode]
+    height, width = spec.image_size
+    suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+    found = []
+    for name in spec.pairs:
+        folder = files.inside(root, name)
+        if not folder.is_dir():
+            raise DataError(f"{folder} is not a folder", f"`pairs` names two sub-folders of {root}", where=("pairs",))
+        found.append({p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes})
+    inputs, targets = found
+    unmatched = sorted(set(inputs) ^ set(targets))
+    if unmatched:
+        side = spec.pairs[1] if unmatched[0] in inputs else spec.pairs[0]
+        raise DataError(f"{len(unmatched)} image(s) have no partner of the same name, e.g. {unmatched[0]!r} is "
+                        f"missing from {side}", "each input needs the target of its file name", where=("pairs",))
+    if not inputs:
+        raise DataError(f"{root / spec.pairs[0]} holds no .png/.jpg/.bmp/.gif images", where=("pairs",))
+    names = sorted(inputs)
+    x = np.stack([read_image(files.inside(root, inputs[n].relative_to(root)), mode, (width, height)) for n in names])
+    y = np.stack([read_image(files.inside(root, targets[n].relative_to(root)), mode, (width, height)) for n in names])
+    return RawData(x, y, [], "image", f"{root.name}: {len(names)} pairs", 1 / 255)
 
 
 MAX_IMAGE_PIXELS = 64 * 2**20   # a larger picture is refused before it is decoded (a decompression bomb)
@@ -415,8 +582,28 @@ def _split(n: int, share: float, shuffle: bool, seed: int | None) -> tuple[np.nd
     return order[held:], order[:held]
 
 
-def _keep_classes(x, y, names: list, wanted: list[int]):
-    """Only the samples labelled with one of `wanted`, relabelled 0, 1, ... in that order."""
+def _take(value, rows):
+    """The rows of an array, or of every array of a {name: array} mapping (named data); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {name: array[rows] for name, array in value.items()}
+    return value[rows]
+
+
+def _class_labels(y, what: str):
+    """The one array of class labels `classes` and `per_class` select by (named data: its single target)."""
+    if isinstance(y, dict):
+        if len(y) != 1:
+            raise DataError(f"`{what}` selects samples by their class label; this data has {len(y)} targets "
+                            f"({', '.join(y)}), so there is no one label to select by")
+        return next(iter(y.values()))
+    return y
+
+
+def _keep_classes(y, names: list, wanted: list[int]):
+    """Only the samples labelled with one of `wanted`, relabelled 0, 1, ... in that order: (rows kept, their
+    new labels, the kept class names)."""
     if y is None or y.dtype.kind not in "iu":
         raise DataError(f"`classes` selects samples by integer class label; this data has "
                         f"{'no labels' if y is None else 'labels of type ' + str(y.dtype)}")
@@ -431,7 +618,7 @@ def _keep_classes(x, y, names: list, wanted: list[int]):
     relabel = np.full(int(max(present)) + 1, -1, dtype="int64")
     relabel[list(wanted)] = np.arange(len(wanted))
     kept_names = [names[c] if c < len(names) else str(c) for c in wanted]
-    return x[keep], relabel[y[keep]], kept_names
+    return keep, relabel[y[keep]], kept_names
 
 
 def _split_per_class(y, per_class: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -451,11 +638,12 @@ def _split_per_class(y, per_class: int, seed: int | None) -> tuple[np.ndarray, n
 
 
 def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = None,
-              given_path: Path | None = None) -> Dataset:
+              given_path: Path | None = None, locate=None) -> Dataset:
     """Load, split (with the seed) and normalise the data a spec names.
 
     A path the spec gives must stay inside the spec's folder; `given_path` (from the command line,
-    `--data`) replaces it and may be anywhere.
+    `--data`) replaces it and may be anywhere. `locate(*path)`, when given, places a problem with one
+    entry of train.data (`inputs.left`) at that entry; else problems are at `location`.
     """
     try:
         if given_path is not None:
@@ -466,19 +654,24 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
             data_spec = data_spec.model_copy(update={"path": str(files.inside(spec_dir, data_spec.path))})
         raw = SOURCES[data_spec.source](data_spec, Path(spec_dir))
         x, y, classes, kind, description, scale = raw.x, raw.y, raw.classes, raw.kind, raw.description, raw.scale
+        weight = raw.sample_weight
         if data_spec.classes is not None:
-            x, y, classes = _keep_classes(x, y, classes, data_spec.classes)
+            keep, labels, classes = _keep_classes(_class_labels(y, "classes"), classes, data_spec.classes)
+            x, weight = _take(x, keep), _take(weight, keep)
+            y = {name: labels for name in y} if isinstance(y, dict) else labels
             description += f", classes {', '.join(map(str, data_spec.classes))} as 0..{len(classes) - 1}"
+        count = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
         if data_spec.per_class is not None:
-            train, val = _split_per_class(y, data_spec.per_class, seed)
+            train, val = _split_per_class(_class_labels(y, "per_class"), data_spec.per_class, seed)
             description += f", {data_spec.per_class} per class for training, the other {len(val)} for validation"
-        else:
-            train, val = _split(len(x), data_spec.validation_split, data_spec.shuffle, seed)
+        else:   # one permutation for every array: named inputs, targets and weights stay row for row
+            train, val = _split(count, data_spec.validation_split, data_spec.shuffle, seed)
         if len(train) == 0:
-            raise DataError(f"no sample is left to train on: {len(x):,} samples, {len(val):,} held out for "
+            raise DataError(f"no sample is left to train on: {count:,} samples, {len(val):,} held out for "
                             "validation", "lower validation_split (or raise per_class)")
     except DataError as exc:
-        raise SpecError.single(location, str(exc), exc.hint) from None
+        where = locate(*exc.where) if locate is not None and exc.where else location
+        raise SpecError.single(where, str(exc), exc.hint) from None
     except files.FileProblem as exc:
         hint = exc.hint or ("data paths are relative to the spec's folder" if exc.kind == "missing" else None)
         raise SpecError.single(location, str(exc), hint) from None
@@ -487,9 +680,14 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
                                "data paths are relative to the spec's folder") from None
     except OSError as exc:
         raise SpecError.single(location, f"cannot read the data: {exc}") from None
-    x_train, x_val = x[train], (x[val] if len(val) else None)
-    y_train = y[train] if y is not None else None
-    y_val = y[val] if y is not None and len(val) else None
+    held = len(val) > 0
+    x_train, x_val = _take(x, train), (_take(x, val) if held else None)
+    y_train, y_val = _take(y, train), (_take(y, val) if held else None)
+    w_train, w_val = _take(weight, train), (_take(weight, val) if held else None)
+    if isinstance(x_train, dict):
+        transform = _named_inputs(x_train, x_val, data_spec.normalize)
+        return Dataset(x_train, y_train, x_val, y_val, [str(c) for c in classes], transform, description,
+                       w_train, w_val)
     # `scale` maps the raw values of this source (digit pixels 0..16, image bytes 0..255) to what trains
     transform: dict = {"kind": kind, "scale": scale, **raw.transform}
     if kind != "text" and x_train.dtype.kind in "biuf" and x_train.size:
@@ -511,7 +709,30 @@ def load_data(data_spec, spec_dir: Path, location: Location, seed: int | None = 
         transform.update(mean=mean.tolist(), std=std.tolist())
     dtype = "int32" if kind == "sequence" else "float32"
     return Dataset(x_train.astype(dtype), y_train, None if x_val is None else x_val.astype(dtype),
-                   y_val, [str(c) for c in classes], transform, description)
+                   y_val, [str(c) for c in classes], transform, description, w_train, w_val)
+
+
+def _named_inputs(x_train: dict, x_val: dict | None, normalize: bool) -> dict:
+    """Named inputs, each on its own (in place): a table of float features (2-D) standardised with its training
+    mean and std as a `features` source is, any other array (images, sequences) as it is; integers (token
+    ids) stay integers. Returns the transform for data.json: {"kind": "inputs", "inputs": {name: its own}}."""
+    parts = {}
+    for name, train in x_train.items():
+        dtype = "int32" if train.dtype.kind in "iu" else "float32"
+        part: dict = {"kind": "features" if train.ndim == 2 else "array", "scale": 1.0}
+        if train.size:
+            part["raw_range"] = [float(train.min()), float(train.max())]
+        val = None if x_val is None else x_val[name]
+        if normalize and train.ndim == 2 and dtype == "float32":
+            mean, std = train.mean(axis=0), train.std(axis=0)
+            std[std == 0] = 1.0
+            train, val = (train - mean) / std, (None if val is None else (val - mean) / std)
+            part.update(mean=mean.tolist(), std=std.tolist())
+        x_train[name] = train.astype(dtype)
+        if x_val is not None:
+            x_val[name] = val.astype(dtype)
+        parts[name] = part
+    return {"kind": "inputs", "scale": 1.0, "inputs": parts}
 
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -565,12 +786,17 @@ def affine_transform(transform: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def is_numeric_identity(transform: dict) -> bool:
-    """Whether a transform leaves numeric inputs as they are (no scale, no standardisation, no vocabulary)."""
+    """Whether a transform leaves numeric inputs as they are (no scale, no standardisation, no vocabulary); named
+    inputs: every one of them."""
+    if "inputs" in transform:
+        return all(is_numeric_identity(part) for part in transform["inputs"].values())
     return "vocabulary" not in transform and "mean" not in transform and transform.get("scale", 1.0) == 1.0
 
 
 def describe_transform(transform: dict) -> str:
     """The run's input units in words: what a user feeds `predict` and an export (README: "Input units")."""
+    if "inputs" in transform:
+        return "; ".join(f"{name}: {describe_transform(part)}" for name, part in transform["inputs"].items())
     if "vocabulary" in transform:
         return (f"text: {transform.get('tokens', 'words')} mapped to token ids through the run's vocabulary "
                 f"(data.json), padded or cut to {transform.get('sequence_length')}")
@@ -610,10 +836,27 @@ def check_data_shapes(graph, model, x) -> None:
     """A located error when the data does not fit the model's input, before training starts."""
     mgraph = graph.models[model.name] if model.name in graph.models else graph.models[graph.main]
     inputs = [mgraph.nodes[name] for name in mgraph.inputs]
-    arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    names = [node.id for node in inputs]
+    if isinstance(x, dict):   # named data (train.data.inputs): validate checked the names; the API may not have
+        unknown = [name for name in x if name not in names]
+        if unknown:
+            raise SpecError.single(graph.locate("train", "data", "inputs", unknown[0]),
+                                   f"train.data.inputs names {show(unknown[0])}, which is no input of model "
+                                   f"{show(mgraph.name)} (its inputs: {', '.join(names)})",
+                                   did_you_mean(unknown[0], names))
+        missing = [name for name in names if name not in x]
+        if missing:
+            raise SpecError.single(graph.locate("train", "data", "inputs"), f"model {show(mgraph.name)} has the "
+                                   f"input {show(missing[0])}, which train.data.inputs does not name",
+                                   f"add `{missing[0]}: ...` to train.data.inputs")
+        arrays = [x[name] for name in names]
+    else:
+        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
     if len(arrays) != len(inputs):
-        raise SpecError.single(inputs[0].location, f"model {show(mgraph.name)} has {len(inputs)} inputs; "
-                                                   f"the data gives {len(arrays)}")
+        raise SpecError.single(graph.locate("train", "data") if len(arrays) == 1 else inputs[0].location,
+                               f"model {show(mgraph.name)} has {len(inputs)} inputs ({', '.join(names)}); the "
+                               f"data gives {len(arrays)}", inputs_hint(graph.spec.train.data.source, names)
+                               if len(arrays) == 1 and graph.spec.train is not None else None)
     for node, array in zip(inputs, arrays):
         expected = tuple(node.args["shape"])
         got = tuple(array.shape[1:])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import keras
 
-from builder.language.spec import OptimizerSpec, ScheduleSpec, TrainSpec
+from builder.language.catalogue import catalogue
+from builder.language.spec import LossSpec, MetricSpec, OptimizerSpec, ScheduleSpec, TrainSpec, loss_name
 
 OPTIMIZER_CLASSES = {name.lower(): name for name in (
     "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "Adafactor", "Ftrl", "Lamb", "Lion", "Nadam", "RMSprop")}
@@ -72,8 +73,19 @@ def make_optimizer(spec: OptimizerSpec | str, steps_per_epoch: int, epochs: int)
     return cls(**kwargs)
 
 
-def _loss(name: str):
-    return getattr(keras.losses, name)  # `name` is one of the catalogue's closed list of losses
+def _loss(spec, one_hot: bool = False):
+    """One loss: by name, Keras' function (or builder's loss, builder.model.losses); with arguments, its class
+    built explicitly with them. The names and classes come from the catalogue's closed lists."""
+    from builder.model.losses import LOSSES
+
+    if isinstance(spec, LossSpec):
+        cls, args = spec.cls, spec.args
+        if one_hot and cls == "SparseCategoricalCrossentropy":   # MixUp/CutMix: the one-hot twin, same arguments
+            cls, args = "CategoricalCrossentropy", {k: v for k, v in args.items() if k != "ignore_class"}
+        own = {loss.__name__: loss for loss in LOSSES.values()}
+        return own[cls](**args) if cls in own else getattr(keras.losses, cls)(**args)
+    name = ONE_HOT_TWINS.get(spec, spec) if one_hot else spec
+    return LOSSES[name]() if name in LOSSES else getattr(keras.losses, name)
 
 
 _METRIC_CLASSES = {"accuracy": "Accuracy", "auc": "AUC", "precision": "Precision", "recall": "Recall"}
@@ -85,7 +97,12 @@ ONE_HOT_TWINS = {"sparse_categorical_crossentropy": "categorical_crossentropy",
                  "sparse_top_k_categorical_accuracy": "top_k_categorical_accuracy"}
 
 
-def _metric(name: str, loss: str | None, one_hot: bool = False):
+def _metric(name: str | MetricSpec, loss: str | None, one_hot: bool = False):
+    if isinstance(name, MetricSpec):
+        plain = catalogue().objects["metrics"]["classes"][name.cls].get("name")
+        if name.args or plain is None:   # with arguments (or a class with no name form): the class itself
+            return getattr(keras.metrics, name.cls)(**name.args)
+        name = plain   # `{type: accuracy}` is `accuracy`, which follows the loss
     if one_hot and name in ONE_HOT_TWINS:
         return keras.metrics.MeanMetricWrapper(getattr(keras.metrics, ONE_HOT_TWINS[name]), name=name)
     if name == "accuracy":
@@ -108,7 +125,7 @@ def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str, 
     Args:
         train: the spec's `train` section (`loss`, `metrics`).
         model: the model that trains (its output names).
-        default_loss: the kind's loss when the spec names none.
+        default_loss: the kind's loss when the spec names none (several outputs: one per output name).
         one_hot: the labels were made one-hot (MixUp, CutMix): losses and metrics
             of integer labels become their `ONE_HOT_TWINS`, under the same names.
     """
@@ -116,13 +133,14 @@ def losses_and_metrics(train: TrainSpec, model: keras.Model, default_loss: str, 
         return ONE_HOT_TWINS.get(name, name) if one_hot else name
 
     outputs = model.output_names
-    if isinstance(train.loss, dict):
-        names = {out: twin(name) for out, name in train.loss.items()}
-        loss = {out: _loss(names[out]) for out in outputs if out in names}
+    per_output = train.loss if isinstance(train.loss, dict) else default_loss if train.loss is None else None
+    if isinstance(per_output, dict):   # a loss per output (the spec's, or the kind's default for each output)
+        names = {out: twin(loss_name(one)) for out, one in per_output.items()}
+        loss = {out: _loss(per_output[out], one_hot) for out in outputs if out in per_output}
     else:
-        name = twin(train.loss or default_loss)
-        loss = _loss(name)
-        names = {out: name for out in outputs}
+        one = train.loss or default_loss
+        loss = _loss(one, one_hot)
+        names = {out: twin(loss_name(one)) for out in outputs}
     if isinstance(train.metrics, dict):
         metrics = {out: [_metric(m, names.get(out), one_hot) for m in ms] for out, ms in train.metrics.items()}
     else:

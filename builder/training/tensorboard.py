@@ -51,12 +51,19 @@ def hparams(graph, train, epochs: int, batch_size: int) -> dict:
         "train.kind": train.kind,
         "train.optimizer.type": optimizer if isinstance(optimizer, str) else optimizer.type,
         "train.optimizer.learning_rate": rate.model_dump(exclude_none=True) if hasattr(rate, "model_dump") else rate,
-        "train.loss": train.loss,
+        "train.loss": _plain(train.loss),
         "train.batch_size": batch_size,
         "train.epochs": epochs,
         "train.seed": train.seed,
     }
     return {name: _hparam_value(value) for name, value in values.items() if value is not None}
+
+
+def _plain(value):
+    """A loss as written: with arguments (a pydantic model), its mapping; per output, each."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    return {key: _plain(one) for key, one in value.items()} if isinstance(value, dict) else value
 
 
 def _hparam_value(value):

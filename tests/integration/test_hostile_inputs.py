@@ -330,7 +330,7 @@ CASES = [
     ("predict-ragged-csv", _predict_with("x.csv", "1,2,3,4\n1,2\n"), 1, "rows have different numbers of values"),
     ("predict-garbage-npy", _predict_with("x.npy", b"not numpy at all"), 1, "neither a .npy nor a .npz file"),
     ("predict-into-a-missing-folder", _predict_to("nowhere/out.csv"), 1, "no folder"),
-    ("predict-to-a-text-file", _predict_to("out.txt"), 1, "write predictions to a .csv or .npy file"),
+    ("predict-to-a-text-file", _predict_to("out.txt"), 1, "write predictions to a .csv, .npy or .npz file"),
     # run folders
     ("run-json-not-json", _damaged_run(lambda r: (r / "run.json").write_text("{oops")), 1, "damaged: not JSON"),
     ("run-json-wrong-types", _damaged_run(lambda r: (r / "run.json").write_text('{"overrides": [1]}')), 1,

@@ -15,7 +15,8 @@ Each adapter module has the same functions (`ADAPTER_FUNCTIONS`; a test checks e
     reopened(model) -> model           a model from `load_model`, ready for this backend's step
     set_seed(seed)                     Python, NumPy, Keras and the backend's generators
     distribute(mode, cluster, model_parallel, seed) -> Distributed
-    fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed) -> dict for `fit`
+    fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed, weights) -> dict for `fit`
+                                       (x, y: arrays or their lists/dicts; weights: (train, val) sample weights)
     augment_training(arguments, augment) -> dict    train.augment on the training batches only
     callbacks(run) -> list             backend-only callbacks (none now: builder.training.tensorboard serves all)
     gradients(model, loss_fn, variables), input_gradient(model, fn, x),

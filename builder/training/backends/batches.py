@@ -27,12 +27,13 @@ from builder.training.backends import sample_count
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of `x` (an array, or a list/tuple/dict of arrays) and `y` (the same, or None)."""
+    """Batches of `x` (an array, or a list/tuple/dict of arrays), `y` (the same, or None) and sample weights
+    (the same structure as `y`, or None)."""
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = False, seed: int | None = None,
-                 multiple: int = 1, part: int = 0, parts: int = 1):
+                 multiple: int = 1, part: int = 0, parts: int = 1, weight=None):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.x, self.y = x, y
+        self.x, self.y, self.weight = x, y, weight
         self.count = sample_count(x)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -68,7 +69,9 @@ class ArrayBatches(keras.utils.PyDataset):
         y = None if self.y is None else keras.tree.map_structure(take, self.y)
         if self.augment is not None:
             x, y = self.augment.numpy(x, y)
-        return (x,) if y is None else (x, y)
+        if y is None:
+            return (x,)
+        return (x, y) if self.weight is None else (x, y, keras.tree.map_structure(take, self.weight))
 
     def on_epoch_end(self):
         self._order = self._next_order()

@@ -123,13 +123,14 @@ def distribute(mode: str, cluster=None, model_parallel=None, seed: int | None = 
 
 
 def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
-                  distributed: Distributed | None = None) -> dict:
+                  distributed: Distributed | None = None, weights: tuple = (None, None)) -> dict:
     distributed = distributed or Distributed()
     common = {"multiple": distributed.data_parallel, "part": distributed.process_id, "parts": distributed.processes}
     seed = distributed.data_seed if distributed.data_seed is not None else seed
-    args = {"x": ArrayBatches(x, y, batch_size, shuffle, seed, **common), "shuffle": False}  # the batches shuffle
+    args = {"x": ArrayBatches(x, y, batch_size, shuffle, seed, weight=weights[0], **common),
+            "shuffle": False}  # the batches shuffle
     if x_val is not None:
-        args["validation_data"] = ArrayBatches(x_val, y_val, batch_size, **common)
+        args["validation_data"] = ArrayBatches(x_val, y_val, batch_size, weight=weights[1], **common)
     return args
 
 

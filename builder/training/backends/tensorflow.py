@@ -42,30 +42,31 @@ def distribute(mode: str, cluster=None, model_parallel=None, seed: int | None = 
 
 
 def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
-                  distributed: Distributed | None = None) -> dict:
-    """A cached, shuffled (seeded, every epoch), batched, prefetched `tf.data` pipeline.
+                  distributed: Distributed | None = None, weights: tuple = (None, None)) -> dict:
+    """A cached, shuffled (seeded, every epoch), batched, prefetched `tf.data` pipeline; `weights`: the training
+    and validation sample weights (the structure of `y`), or None.
 
     Under MirroredStrategy, Keras splits each batch over the replicas itself.
     """
-    def dataset(a, b, training):
-        a, b = _tuples(a), _tuples(b)   # a list of arrays is several inputs, not one stacked tensor
-        ds = tf.data.Dataset.from_tensor_slices((a,) if b is None else (a, b)).cache()
+    def dataset(a, b, w, training):
+        a, b, w = _tuples(a), _tuples(b), _tuples(w)   # a list of arrays is several inputs, not one stacked tensor
+        ds = tf.data.Dataset.from_tensor_slices((a,) if b is None else (a, b) if w is None else (a, b, w)).cache()
         if training and shuffle:
             ds = ds.shuffle(min(len(ds), 10_000), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    args = {"x": dataset(x, y, True), "shuffle": False}  # the pipeline shuffles
+    args = {"x": dataset(x, y, weights[0], True), "shuffle": False}  # the pipeline shuffles
     if x_val is not None:
-        args["validation_data"] = dataset(x_val, y_val, False)
+        args["validation_data"] = dataset(x_val, y_val, weights[1], False)
     return args
 
 
 def augment_training(arguments: dict, augment) -> dict:
     """`fit` arguments whose training pipeline maps its batches through `augment` (`builder.training.augment`: the inputs,
-    and with MixUp or CutMix the labels too); the validation pipeline does not."""
-    def apply(x, y=None):
+    and with MixUp or CutMix the labels too); the validation pipeline does not. Sample weights pass as they are."""
+    def apply(x, y=None, w=None):
         x, y = augment(x, y)
-        return (x,) if y is None else (x, y)
+        return (x,) if y is None else (x, y) if w is None else (x, y, w)
 
     arguments["x"] = arguments["x"].map(apply)   # sequential: a seeded run draws the same augmentations
     return arguments

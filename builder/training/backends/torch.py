@@ -37,10 +37,10 @@ def distribute(mode: str, cluster=None, model_parallel=None, seed: int | None = 
 
 
 def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
-                  distributed: Distributed | None = None) -> dict:
-    args = {"x": ArrayBatches(x, y, batch_size, shuffle, seed), "shuffle": False}   # the batches shuffle
+                  distributed: Distributed | None = None, weights: tuple = (None, None)) -> dict:
+    args = {"x": ArrayBatches(x, y, batch_size, shuffle, seed, weight=weights[0]), "shuffle": False}   # they shuffle
     if x_val is not None:
-        args["validation_data"] = ArrayBatches(x_val, y_val, batch_size)
+        args["validation_data"] = ArrayBatches(x_val, y_val, batch_size, weight=weights[1])
     return args
 
 

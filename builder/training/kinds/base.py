@@ -46,6 +46,8 @@ class Plan:
                                           # {"warnings": [...]} (mode collapse, a diverging loss)
     one_hot: bool = False                 # y and y_val were made one-hot for MixUp/CutMix (`builder.training.augment`):
                                           # compiled with the one-hot twins of sparse losses and metrics
+    sample_weight: object = None          # a weight per training sample (train.data.sample_weight; run.py multiplies
+    sample_weight_val: object = None      # in train.class_weight), and per validation sample
 
 
 KINDS = Registry("training kind")

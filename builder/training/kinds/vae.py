@@ -82,6 +82,10 @@ def vae(graph, models, data) -> Plan:
                                "kl); `metrics` are not used", "remove `metrics`")
     if isinstance(train.loss, dict):
         raise SpecError.single(graph.locate("train", "loss"), "kind vae takes one reconstruction loss")
+    if not isinstance(train.loss, (str, type(None))) or not hasattr(keras.losses, train.loss or "mse"):
+        raise SpecError.single(graph.locate("train", "loss"), "kind vae takes its reconstruction loss by name, a "
+                               "Keras loss such as binary_crossentropy or mean_squared_error",
+                               "write the loss's name, without arguments")
     if train.mixed_precision == "float16":
         raise SpecError.single(graph.locate("train", "mixed_precision"), "kind vae does not scale its loss for "
                                "float16", "use mixed_precision: bfloat16, or off")
