@@ -5,7 +5,8 @@ from a source model: a run folder (rebuilt from its own spec, then its
 weights loaded: nothing is deserialised), a `.keras` file (opened with
 `safe_mode` on), or a `.weights.h5` file (which names no layers, so it must
 come from a model of this same spec). A node takes the weights of the source
-node with its id, or of the node `map` names; `map: {head: null}` keeps a
+node with its id (a `model:` node: the source's model of that name, whole),
+or of the node `map` names; `map: {head: null}` keeps a
 node's fresh weights. Every node with weights ends up in one list of the
 report: loaded, mismatched (the shapes differ, the weights stay fresh), or
 skipped (no source node).
@@ -146,12 +147,14 @@ def load_initial_weights(graph: Graph, model, init, source: Path, locate, max_pa
         raise SpecError.single(locate("init", "map", new), f"init.map takes {show(new)} from {show(name)}, which "
                                f"is no layer of the source", did_you_mean(name, sorted(old)))
     for node_id, node in graph.models[graph.main].nodes.items():
-        if node.op != "layer":
+        if node.op not in ("layer", "model"):
             continue
-        layer = model.get_layer(layer_name(node_id))
+        # a `model:` node calls a spec model (shared by its calls): it takes the source's model of that name, whole
+        default = node_id if node.op == "layer" else node.type
+        layer = model.get_layer(layer_name(default))
         if not layer.weights:
             continue
-        name = mapping.get(node_id, node_id)
+        name = mapping.get(node_id, default)
         source = _source_layer(old, name)
         if source is None or not source.weights:
             report.skipped.append(node_id)
