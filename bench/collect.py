@@ -15,8 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # reading order; files not named here follow in alphabetical order
-ORDER = ["cli", "validate", "build", "train", "gpu_train", "transfer_digits", "augment_digits", "vit_digits",
-         "search_lenet", "autoencoder_vae", "cgan", "diffusion", "seq2seq", "language_model"]
+ORDER = ["cli", "render", "validate", "build", "train", "gpu_train", "transfer_digits", "augment_digits", "vit_digits",
+         "search_lenet", "autoencoder_vae", "cgan", "diffusion", "stylegan", "seq2seq", "language_model"]
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^):/]+)\)")   # a picture by a relative file name
 
