@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(folder) / f"bench_{size}.yaml"
             path.write_text(text)
             row, output = measure(size, nodes, path, args.repeats)
-            if f"ok ({nodes} nodes in 1 model)" not in output:
+            if f"ok ({nodes} nodes in 1 model" not in output:
                 raise SystemExit(f"expected {nodes} nodes from builder validate; got {output!r}")
             rows.append(row)
 

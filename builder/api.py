@@ -76,12 +76,15 @@ def build(spec, *, max_params: int | None = None, **overrides: Any):
     return compile_graph(graph, max_params or DEFAULT_MAX_PARAMS)
 
 
-def render(spec, output: str | Path | None = None, *, shapes: bool = False, rankdir: str = "TB",
-           collapse: bool | None = None, depth: int | None = None, **overrides: Any) -> str:
+def render(spec, output: str | Path | None = None, *, shapes: bool = False, rankdir: str | None = None,
+           collapse: bool | None = None, depth: int | str | None = "spec", **overrides: Any) -> str:
     """Draw a spec's architecture; write it to `output` (.svg, .png, .pdf or .dot) if given.
 
     Args:
-        shapes: build the model (imports Keras) to label edges with shapes and nodes with parameters.
+        shapes: label edges with shapes and nodes with parameters, without weights (Keras is imported only for
+            layers builder's own shape pass cannot follow).
+        rankdir, collapse, depth: as `builder render`'s flags (depth: a whole number or "all"); by default the
+            spec's `diagram:` section says, as it does for what the boxes show, colours and folding.
 
     Returns:
         The diagram as Graphviz DOT text.
@@ -93,8 +96,14 @@ def render(spec, output: str | Path | None = None, *, shapes: bool = False, rank
     graph = _graph(spec, overrides)
     facts = {}
     if shapes:
-        compiled = build(graph)
-        facts = {"shapes": compiled.shapes, "params": compiled.params}
+        from builder.model.shapes import from_estimate, from_keras
+        from builder.training.backends.select import import_keras
+
+        found = from_estimate(graph)
+        if found is None:
+            import_keras()
+            found = from_keras(graph)
+        facts = {"shapes": found.shapes, "params": found.params}
     text = drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=depth, **facts)
     if output is not None:
         drawing.write(text, output)

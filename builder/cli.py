@@ -192,6 +192,21 @@ def main() -> None:
     """Declarative neural networks: YAML specs validated, drawn, compiled to Keras and trained."""
 
 
+def _keras_shapes(graph, sizes: dict | None):
+    """Keras' shapes without weights for `validate --cost`, when the Keras-free pass cannot follow every node
+    (None when it can, or when Keras does not start: the costs then say which nodes went uncounted)."""
+    from builder.model.shapes import from_estimate, from_keras
+
+    if from_estimate(graph, sizes) is not None:
+        return None
+    try:
+        import_keras()
+    except (ImportError, BackendError) as exc:
+        note(f"note: some shapes unknown without Keras ({exc})")
+        return None
+    return from_keras(graph, sizes)   # a node Keras refuses: a located SpecError, as with --shapes
+
+
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -200,7 +215,8 @@ def main() -> None:
                                              "report shape errors at their nodes (imports Keras: seconds).")
 @click.option("--cost", "show_cost", is_flag=True, help="Also print each node's parameters, multiply-accumulates "
                                                         "and activation memory per sample, and the totals with "
-                                                        "weight and optimizer memory (no Keras).")
+                                                        "weight and optimizer memory (no weights; Keras only "
+                                                        "for layers builder's shape pass cannot follow).")
 @click.option("--null-size", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --cost: count every size an input leaves open (null), such as a sequence length, as N.")
 @set_option
@@ -225,7 +241,9 @@ def validate(specs: tuple[str, ...], fmt: str, shapes: bool, show_cost: bool, nu
             if show_cost:
                 from builder.graph.cost import cost, open_sizes
 
-                costs = cost(graph, inputs=open_sizes(graph, null_size) if null_size else None)
+                sizes = open_sizes(graph, null_size) if null_size else None
+                found = _keras_shapes(graph, sizes)
+                costs = cost(graph, inputs=sizes) if found is None else cost(graph, found.shapes, found.params)
         except SpecError as error:
             problems = sorted(problems + error.problems, key=lambda p: (p.location.line, p.location.column))
             failed = True
@@ -495,11 +513,11 @@ class _Depth(click.ParamType):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The drawing: .svg, .png, .pdf (need Graphviz's dot) or .dot.")
-@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
-              help="Top to bottom or left to right.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default=None,
+              help="Top to bottom or left to right. Default: the spec's diagram.rankdir, else TB.")
 @click.option("--shapes/--no-shapes", default=None,
-              help="Label edges with tensor shapes and nodes with parameter counts (builds the models with "
-                   "Keras). Default: on when Keras is installed.")
+              help="Label edges with tensor shapes and nodes with parameter counts, without weights (a "
+                   "Keras-free pass; Keras' symbolic build for layers it cannot follow). Default: on.")
 @click.option("--collapse/--no-collapse", default=None,
               help="Draw the repeats of a block once, marked xN. Default: on above 150 nodes.")
 @click.option("--depth", type=_Depth(), default=None,
@@ -507,51 +525,80 @@ class _Depth(click.ParamType):
                    "Default: all, or as deep as fits 40 boxes for big graphs.")
 @click.option("--search", "show_search", is_flag=True,
               help="Mark the nodes the spec's search section changes, with their ranges.")
-@click.option("--show", "show", multiple=True, type=click.Choice(["macs"]),
-              help="Add to each node's label: macs, its multiply-accumulates per sample.")
+@click.option("--show", "show", multiple=True, metavar="FIELD,...",
+              help="What each box shows, in order, instead of the spec's diagram.show: layer arguments by name, "
+                   "arguments (the ones that matter), params, macs, output_shape, activation, trainable, dtype. "
+                   "Default: arguments,params.")
+@click.option("--style", "styles", multiple=True, metavar="NAME=KEY:VALUE,...",
+              help="Colours and shape of a layer type or tag, over the spec's diagram.types/tags: "
+                   "Conv2D=fill:lightblue,shape:box3d or encoder=fill:#FFCCBC (keys fill, border, shape, label).")
+@click.option("--fold", "fold", multiple=True, metavar="FAMILY,...",
+              help="Draw layers of these families inside the node before (activation, normalization, ...); "
+                   "none: fold nothing. Default: the spec's diagram.fold.")
+@click.option("--legend/--no-legend", default=None, help="A legend of what the colours mean. Default: on.")
 @set_option
 @backend_option
 @verbosity_option
-def render_command(spec: str, output: str, rankdir: str, shapes: bool | None, collapse: bool | None,
-                   depth: int | str | None, show_search: bool, show: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Draw a spec's architecture with Graphviz."""
+def render_command(spec: str, output: str, rankdir: str | None, shapes: bool | None, collapse: bool | None,
+                   depth: int | str | None, show_search: bool, show: tuple[str, ...], styles: tuple[str, ...],
+                   fold: tuple[str, ...], legend: bool | None, overrides: tuple[str, ...]) -> None:
+    """Draw a spec's architecture with Graphviz; the spec's `diagram:` section says how, these flags over it."""
     from builder.graph import render as drawing
 
     drawing.check_dot(output)   # before the slow part
     graph = load_graph(spec, parse_overrides(overrides))
     report(graph.warnings)
+    diagram = _diagram(graph, show=show, styles=styles, fold=fold, legend=legend, depth=depth, collapse=collapse,
+                       rankdir=rankdir)
     facts = {}
-    if shapes is not False:
-        try:
-            import_keras()
-            from builder.model.compile import compile_graph
-        except (ImportError, BackendError) as exc:
-            if shapes:
-                raise click.ClickException(f"--shapes needs Keras: {exc}") from None
-            note(f"note: drawing without shapes ({exc})")
-        else:
+    if shapes is not False:   # shapes without weights: the Keras-free pass where it follows every node, else Keras'
+        from builder.model.shapes import from_estimate
+
+        found = from_estimate(graph)
+        if found is None:
             try:
-                compiled = compile_graph(graph)
-                facts = {"shapes": compiled.shapes, "params": compiled.params}
-            except SpecError as error:
+                import_keras()
+                from builder.model.shapes import from_keras
+            except (ImportError, BackendError) as exc:
                 if shapes:
-                    fail(error)
-                report(error.problems)   # still draw: the picture helps find the mistake
-                note("note: drawing without shapes, the model does not build")
+                    raise click.ClickException(f"--shapes needs Keras: {exc}") from None
+                note(f"note: drawing without shapes ({exc})")
+            else:
+                try:
+                    found = from_keras(graph)
+                except SpecError as error:
+                    if shapes:
+                        fail(error)
+                    report(error.problems)   # still draw: the picture helps find the mistake
+                    note("note: drawing without shapes, the model does not build")
+        if found is not None:
+            facts = {"shapes": found.shapes, "params": found.params}
     if show_search:
         from builder.graph import search_space
 
         if graph.spec.search is None:
             raise click.ClickException(f"{spec} has no `search:` section to draw")
         facts["search"] = search_space.annotations(graph, graph.document)
+    depth = diagram.depth
     if depth is None:   # not given: a big graph is drawn shallower, and the user told how to see more
-        depth = drawing.auto_depth(graph, collapse)
+        depth = drawing.auto_depth(graph, diagram.collapse, diagram)
         if depth is not None:
             note(f"note: {graph.node_count():,} nodes: drawn to depth {depth} (--depth N for more, --depth all "
                  "for every level)")
-    drawing.write(drawing.render(graph, rankdir=rankdir, collapse=collapse, depth=None if depth == "all" else depth,
-                                 show=show, **facts), output)
+    drawing.write(drawing.render(graph, diagram=diagram, depth=None if depth == "all" else depth, **facts), output)
     click.echo(f"wrote {output}")
+
+
+def _diagram(graph, **flags):
+    """The spec's `diagram:` section with render's flags over it; a bad flag value is a usage error (exit 2)."""
+    from builder.graph.diagram import Diagram, DiagramFlagError
+    from builder.language.spec.diagram import written_tags
+
+    try:
+        return Diagram.of(graph.spec.diagram).with_flags(**flags, tags=written_tags(graph.document.data
+                                                                                    if graph.document else {}))
+    except DiagramFlagError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{error.flag}'") from None
 
 
 @main.command("resolve")
@@ -863,11 +910,19 @@ def export(run: str, fmt: str, output: str | None, model_name: str | None, trans
               help="Kind-specific sampling settings, e.g. temperature=0.8 or beam=4 (repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help=".png (image grid, or text for sequences), .txt, or .npy (the raw samples).")
+@click.option("--input", "given", type=click.Path(exists=True), default=None,
+              help="pix2pix, cyclegan: translate these images (an image, a folder of them, or an .npy array).")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default=None,
+              help="cyclegan: translate from domain A to B (a2b, the default) or back.")
 @backend_option
 @verbosity_option
-def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str) -> None:
-    """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion)."""
+def generate(run: str, count: int, label: int | None, seed: int | None, options: tuple[str, ...], output: str,
+             given: str | None, direction: str | None) -> None:
+    """Sample from a trained generative run (autoencoder, VAE, GAN, seq2seq, language model, diffusion), or
+    translate images (pix2pix, cyclegan)."""
     values = parse_overrides(options)
+    # the translating kinds' options; other kinds refuse them as unknown options
+    values.update({key: value for key, value in (("input", given), ("direction", direction)) if value is not None})
     import_keras()
     from builder.runs import generate as sampling
     from builder.training.run_folder import RunFolder

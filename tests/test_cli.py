@@ -279,6 +279,30 @@ def test_validate_cost_prints_each_nodes_macs_and_the_totals_without_keras(tmp_p
     assert not json.loads(gpt.stdout)[0]["cost"]["models"]["gpt"]["macs_at_least"]
 
 
+def test_validate_cost_takes_shapes_from_keras_without_weights_where_its_own_pass_stops(tmp_path):
+    pytest.importorskip("keras")
+    spec = write_spec(tmp_path, """
+        inputs: {x: {shape: [4, 8]}}
+        layers:
+          - {id: mixed, type: EinsumDense, equation: "abc,cd->abd", output_shape: [4, 3], bias_axes: d}
+          - {id: after, type: Dense, units: 2}
+    """)   # no Keras-free rule for EinsumDense: without Keras, neither node would have a shape
+    result = invoke("validate", "--cost", "--format", "json", spec)
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.stdout)[0]["cost"]["models"]["spec"]
+    assert model["not_counted"] == {} and model["parameters"] == 35
+    assert model["nodes"]["mixed"]["macs"] == 4 * 8 * 3 and model["nodes"]["after"]["activation_bytes"] == 4 * 2 * 4
+    wrong = write_spec(tmp_path, """
+        inputs: {x: {shape: [4, 8]}}
+        layers:
+          - {id: mixed, type: EinsumDense, equation: "abc,cd->abd", output_shape: [4, 3]}
+          - {id: both, type: Concatenate, inputs: [mixed, x], axis: 1}
+    """, "wrong.yaml")
+    result = invoke("validate", "--cost", wrong)
+    assert result.exit_code == 1
+    assert "wrong.yaml:4:5: error: node 'both' (Concatenate) cannot take input" in result.stderr
+
+
 def test_build_and_render_show_macs(tmp_path):
     pytest.importorskip("keras")
     built = invoke("build", ROOT / "specs" / "lenet.yaml", "--no-save")

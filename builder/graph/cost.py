@@ -13,8 +13,9 @@ Each layer type has one rule in `MACS`, or is in a family that does no multiply-
 (`ZERO_MAC_FAMILIES`), or is named in `NO_FORMULA` with the reason; a node without a count (no formula,
 or a shape left open: `shape: [null]`) is never counted as zero: the total says "at least" and names it.
 
-Shapes come from `builder.graph.estimate` (no Keras: `builder validate --cost`, `render --no-shapes`) or
-from the compiled models (`builder build`, `render`), which know every layer's shape.
+Shapes come from `builder.graph.estimate` (no Keras: `builder validate --cost`, `render`) or from
+Keras (`builder build`; `validate --cost` and `render` for a layer the estimate cannot follow, built
+without weights: `builder.model.shapes`), which knows every layer's shape.
 tests/graph/test_cost.py checks the counts against TensorFlow's profiler on the models' graphs.
 
 Public entry points: `cost(graph, ...)` -> `Cost`, its `lines()` for a report, and `training_summary(...)`

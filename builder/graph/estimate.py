@@ -37,6 +37,17 @@ class Estimate:
     def total(self, model: str) -> int:
         return sum(self.params.get(model, {}).values())
 
+    def complete(self, graph: Graph) -> bool:
+        """Whether the pass followed every node of every model (a shape for each output, a count for each
+        layer): then it gives what Keras would, and nothing needs Keras (`builder.model.shapes`)."""
+        def known(shape) -> bool:
+            return shape is not None and (not isinstance(shape, list) or all(s is not None for s in shape))
+
+        return all(not self.uncounted.get(name) and self.shapes.get(name, {}).keys() == model.nodes.keys()
+                   and all(known(s) for s in self.shapes[name].values())
+                   and all(n in self.params[name] for n, node in model.nodes.items() if node.op != "input")
+                   for name, model in graph.models.items())
+
 
 class _Unknown(Exception):
     """A shape or argument the pass cannot follow: the node is left uncounted."""
@@ -116,6 +127,8 @@ def _conv(rank: int):
         kernel = _ints(args["kernel_size"], rank)
         groups = args.get("groups", 1) or 1
         filters = args["filters"]
+        if channels % groups or filters % groups:
+            raise _Unknown   # Keras refuses groups that do not divide both: left to it, located
         params = math.prod(kernel) * (channels // groups) * filters + _bias(args) * filters
         return _spatial(args, x, rank, kernel) + (filters,), params
     return rule
@@ -308,10 +321,17 @@ def _flatten(args, inputs, named):
 def _reshape(args, inputs, named):
     x = _known(inputs[0])
     target = tuple(args["target_shape"])
+    if target.count(-1) > 1:
+        raise _Unknown
+    whole = None if None in x else math.prod(x)
     if -1 in target:
         known = math.prod(n for n in target if n != -1)
-        size = None if None in x or not known else math.prod(x) // known
+        if whole is not None and known and whole % known:
+            raise _Unknown   # no whole size for -1: Keras refuses it, located
+        size = None if whole is None or not known else whole // known
         target = tuple(size if n == -1 else n for n in target)
+    elif whole is not None and math.prod(target) != whole:
+        raise _Unknown   # the total size changes: Keras refuses it, located
     return target, 0
 
 
@@ -376,8 +396,14 @@ def _resizing(args, inputs, named):
 @_rule("Concatenate")
 def _concatenate(args, inputs, named):
     shapes = [_known(s) for s in inputs]
+    rank = len(shapes[0])
     axis = args.get("axis", -1)
-    axis = axis + len(shapes[0]) if axis < 0 else axis - 1   # Keras' axis counts the batch axis
+    axis = axis + rank if axis < 0 else axis - 1   # Keras' axis counts the batch axis
+    if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
+        raise _Unknown   # the batch axis, past the rank, or ranks that differ: Keras refuses them, located
+    for sizes in zip(*(s[:axis] + s[axis + 1:] for s in shapes)):
+        if len({n for n in sizes if n is not None}) > 1:
+            raise _Unknown   # sizes that differ off the axis (Keras' own rule also drops axes of 1: left to it)
     parts = [s[axis] for s in shapes]
     out = list(shapes[0])
     out[axis] = None if None in parts else sum(parts)
@@ -389,6 +415,8 @@ def _elementwise(args, inputs, named):
     shapes = [_known(s) for s in inputs]
     if len({len(s) for s in shapes}) != 1:
         raise _Unknown   # broadcasting across ranks: left to Keras
+    if any(len({n for n in sizes if n not in (None, 1)}) > 1 for sizes in zip(*shapes)):
+        raise _Unknown   # sizes Keras cannot broadcast: it refuses them, located
     return tuple(next((n for n in sizes if n not in (None, 1)), sizes[0]) for sizes in zip(*shapes)), 0
 
 

@@ -209,8 +209,9 @@ class _Expander:
             self.error(path + ("id",) if item.id else path, f"duplicate id {show(local)}{where}", node=qualified)
             return None
         names[local] = Ref(qualified)
+        tags = tuple(dict.fromkeys([*(item.tags or ()), *(t for scope in reversed(scopes) for t in scope.tags)]))
         node = Node(id=qualified, op=op, type=type_name, args=args, call=call, scopes=scopes,
-                    location=self.loc(path), family=family)
+                    location=self.loc(path), family=family, tags=tags)
         if present:
             self.add(node, path)
         else:   # linked like any node, so that what reads it can read its input instead (`bypass`)
@@ -293,7 +294,7 @@ class _Expander:
             qualified = prefix + instance
             scope = Scope(id=qualified, block=item.block, params=tuple(sorted(
                 (k, v) for k, v in inner_params.items() if k in declared)), repeat=r, repeats=repeat,
-                group=group, location=self.loc(path), trainable=item.trainable)
+                group=group, location=self.loc(path), trainable=item.trainable, tags=tuple(item.tags or ()))
             inner_names: dict[str, Ref] = {}
             inner_inputs = dict(zip(("$" + n for n in block.inputs), entry))
             inner_sequence = [entry[0]]

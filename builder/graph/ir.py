@@ -36,6 +36,7 @@ class Scope:
     group: str = ""         # the id shared by all repeats of one use
     location: Location = field(default_factory=Location)
     trainable: bool | None = None   # false: the instance is frozen (`trainable: false` on the block use)
+    tags: tuple = ()        # the use's `tags`
 
 
 @dataclass
@@ -52,6 +53,9 @@ class Node:
     scopes: tuple = ()                       # enclosing Scopes, outermost first
     location: Location = field(default_factory=Location)
     family: str = "input"
+    # its own `tags`, then those of the block uses around it, innermost first (deduplicated): the first that the
+    # diagram styles wins
+    tags: tuple = ()
 
     @property
     def sources(self) -> list[Ref]:

@@ -7,14 +7,19 @@ instances are (nested) clusters, repeats of one block use can collapse into one
 cluster marked `xN` ("first of N", with the parameters of all N), block
 instances deeper than `depth` become single boxes (`auto_depth` picks a depth for
 big graphs), and with several models each model is a cluster, a call to another
-model being a box with a dashed edge to the called model's cluster.
+model being a box with a dashed edge to the called model's cluster. The spec's
+`diagram:` section (`builder.graph.diagram.Diagram`, render's flags over it) picks
+the facts in each box, colours and shapes per layer type or tag (the legend
+listing those drawn), layers folded into the one before, depth, collapse and
+direction.
 
 The DOT text is written here by hand, so every user string (ids, argument
 values, block parameters) goes through `_escape` and labels stay plain text
-(never HTML labels, never user-chosen attributes); the output is byte-identical
+(never HTML labels; the only user-chosen attributes are a `diagram:` section's colours
+and shapes, names parse checked, quoted too); the output is byte-identical
 for the same spec. This module never imports Keras: shapes and parameter counts
-come from the caller (`builder.model.compile.compile_graph(graph)` gives both as
-`.shapes` and `.params`); without them, parameter counts come from
+come from the caller (`builder.model.shapes.shapes_without_weights(graph)` gives both
+as `.shapes` and `.params`, allocating no weight); without them, parameter counts come from
 `builder.graph.estimate`, a pure-Python pass, and the title says it is an estimate.
 
 Public entry point: `render(graph, ...)` -> DOT text; `write(dot_text, path)`
@@ -26,14 +31,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from builder.errors import CommandError
 from builder.graph.cost import cost, si
+from builder.graph.diagram import Diagram, folds
 from builder.graph.estimate import estimate
 from builder.graph.ir import Graph, ModelGraph, Node, Scope
 from builder.language.catalogue import catalogue
+from builder.language.spec.diagram import FIELDS, field_problem
 
 AUTO_COLLAPSE_NODES = 150   # above this many nodes, repeats collapse unless asked not to
 # Without --depth, a drawing of more boxes than this is drawn shallower. Measured with dot at 144 dpi,
@@ -176,7 +183,8 @@ def _wrap(parts: list[str]) -> list[str]:
     return lines + [current] if current else lines
 
 
-def _arguments(node: Node) -> list[str]:
+def _argument_parts(node: Node) -> list[tuple[str, str]]:
+    """(name, text) of the arguments that matter: SHOWN_ARGS not at their default, and the call flags set."""
     info = catalogue().layer(node.type) if node.op == "layer" else None
     declared = info.args if info else {}
     parts = []
@@ -185,9 +193,38 @@ def _arguments(node: Node) -> list[str]:
             value = node.args[name]
             if "default" in declared.get(name, {}) and _same(value, declared[name]["default"]):
                 continue
-            parts.append(f"{name}={_value(value)}")
-    parts += [name for name, on in node.call.items() if on]
-    return _wrap(parts)
+            parts.append((name, f"{name}={_value(value)}"))
+    return parts + [(name, name) for name, on in node.call.items() if on]
+
+
+def _arguments(node: Node) -> list[str]:
+    return _wrap([text for _, text in _argument_parts(node)])
+
+
+IMPLIED = {"dtype": "float32"}   # what an argument left at None means (Keras' default dtype policy)
+
+
+def _named(node: Node, name: str) -> str | None:
+    """`name=value` for a diagram field naming an argument: the node's value, else the layer's default; None when
+    the layer has no such argument."""
+    info = catalogue().layer(node.type)
+    entry = info.args.get(name, {}) if info else {}
+    if name in node.args:
+        value = node.args[name]
+    elif "default" in entry:
+        value = entry["default"]
+    elif "default_text" in entry:
+        return f"{name}={_cut(entry['default_text'])}"
+    else:
+        return None
+    return f"{name}={_value(IMPLIED.get(name) if value is None and name in IMPLIED else value)}"
+
+
+def _folded(node: Node) -> str:
+    """How a node drawn inside the one before reads: `+ relu` for an Activation, else `+ Type`."""
+    if node.type == "Activation" and isinstance(node.args.get("activation"), str):
+        return "+ " + node.args["activation"]
+    return "+ " + node.type
 
 
 def _local(qualified: str, parent: Scope | None) -> str:
@@ -224,8 +261,9 @@ class _Cluster:
 class _Box:
     """A block instance nested deeper than `depth`, drawn as one node."""
 
-    def __init__(self, dot_id: str, scope: Scope, parent: Scope | None):
+    def __init__(self, dot_id: str, scope: Scope, parent: Scope | None, scopes: tuple = ()):
         self.dot_id, self.scope, self.parent = dot_id, scope, parent
+        self.scopes = scopes or (scope,)   # the instances it sits in, outermost first, itself last (for its tags)
         self.members = 0
 
 
@@ -235,8 +273,12 @@ class _Drawing:
     def __init__(self, graph: Graph, shapes: dict, params: dict, rankdir: str, collapse: bool, depth,
                  search: tuple[dict, list] | None = None, uncounted: dict | None = None):
         self.graph, self.shapes, self.params = graph, shapes, params
-        self.macs: dict = {}   # {model: {node: MACs or None}} when the labels show them (render's show=("macs",))
+        self.macs: dict = {}   # {model: {node: MACs or None}} when the labels show them ("macs" in diagram.show)
         self.marks: Marks | None = None   # render's `marks`
+        self.diagram = Diagram()          # render's `diagram`: fields, styles, folding, legend
+        self.used: dict = {}              # (kind, name) -> NodeStyle of the type and tag styles drawn, for the legend
+        self.chains: dict = {}            # node id -> the nodes drawn inside it (`fold`), in the model drawn
+        self.fold_root: dict = {}         # folded node id -> the node it is drawn in
         # uncounted: {model: {node: type}} when `params` is builder.graph.estimate's (None: counted by Keras)
         self.uncounted = uncounted
         self.search_notes, self.search_lines = search or ({}, [])
@@ -321,6 +363,7 @@ class _Drawing:
         """The model's node, cluster and edge lines; dashed edges to called models go to `calls`."""
         self.current, self.index = model, index
         self.first, self.repeat_params = self.collapsed_groups(model)
+        self.folding(model)
         self.sums(model)
         root = _Cluster(None)
         shown = self.place_nodes(model, root)
@@ -357,16 +400,25 @@ class _Drawing:
                 scope = rep.scopes[level]
                 if scope.id not in boxes:
                     boxes[scope.id] = _Box(self.node_id(model.name, "block:" + scope.id), scope,
-                                           rep.scopes[level - 1] if level else None)
+                                           rep.scopes[level - 1] if level else None, rep.scopes[:level + 1])
                     self.cluster_for(root, rep.scopes[:level]).items.append(boxes[scope.id])
                 shown[node.id] = boxes[scope.id].dot_id
                 if rep is node:
                     boxes[scope.id].members += 1
                 continue
-            shown[node.id] = self.node_id(model.name, rep.id)
-            if rep is node:
+            drawn = self.fold_root.get(rep.id, rep.id)   # a folded node is drawn in the node before it
+            shown[node.id] = self.node_id(model.name, drawn)
+            if rep is node and drawn == node.id:
                 self.cluster_for(root, node.scopes).items.append(self.node_statement(node))
         return shown
+
+    def folding(self, model: ModelGraph) -> None:
+        """The nodes of `model` drawn inside the node before them (`diagram.fold`); never a node a search or a
+        diff marks, whose own box carries that news."""
+        keep = {node for m, node in self.search_notes if m == model.name}
+        keep |= {node for m, node in (self.marks.nodes if self.marks is not None else {}) if m == model.name}
+        self.chains = folds(model, self.diagram.fold, keep)
+        self.fold_root = {member: root for root, members in self.chains.items() for member in members}
 
     def box_level(self, node: Node) -> int | None:
         """The level of the block instance a node is drawn in as one box: past `depth`, or one `marks` boxes."""
@@ -375,9 +427,29 @@ class _Drawing:
             levels.append(self.depth)
         return min(levels) if levels else None
 
-    def paint(self, family: str, mark: tuple | None) -> str:
-        """A node's colours: its family's, or the caller's mark."""
-        return self.style(family) if mark is None else f'fillcolor="{mark[0]}", color="{mark[1]}"'
+    def paint(self, family: str, mark: tuple | None, styles: list = ()) -> str:
+        """A node's colours (and shape): the caller's mark; else its family's with the `diagram` styles that apply
+        over them (`Diagram.style_for`, weakest first). The family and each style that shows are noted for the
+        legend."""
+        if mark is not None:
+            return f'fillcolor="{mark[0]}", color="{mark[1]}"'
+        if not styles:
+            return self.style(family)
+        family = FAMILY_ALIASES.get(family, family)
+        family = family if family in FAMILY_STYLE else "other"
+        values = {"fill": FAMILY_STYLE[family][1], "border": FAMILY_STYLE[family][2]}
+        owner = {"fill": ("family", family), "border": ("family", family)}
+        for kind, name, style in styles:
+            for key in ("fill", "border", "shape"):
+                if getattr(style, key) is not None:
+                    values[key], owner[key] = getattr(style, key), (kind, name, style)
+        for who in owner.values():
+            if who[0] == "family":
+                self.families.setdefault(family)
+            else:
+                self.used.setdefault(who[:2], who[2])
+        attrs = f"fillcolor={_quote(values['fill'])}, color={_quote(values['border'])}"
+        return attrs + (f", shape={_quote(values['shape'])}" if "shape" in values else "")
 
     # -- collapsing repeats
     def collapsed_groups(self, model: ModelGraph) -> tuple[dict, dict]:
@@ -411,7 +483,9 @@ class _Drawing:
         counts = [0] * (deepest + 1)
         for model in self.graph.models.values():
             self.first, self.repeat_params = self.collapsed_groups(model)
+            self.folding(model)
             reps = [model.nodes[self.representative(n, model.nodes)] for n in model.nodes]
+            reps = [rep for rep in reps if rep.id not in self.fold_root]   # drawn inside the node before
             for depth in range(deepest + 1):
                 drawn = {rep.scopes[depth].id if len(rep.scopes) > depth else "/" + rep.id for rep in reps}
                 counts[depth] += len(drawn) + len(model.outputs)   # ("/": a box and a node never share a key)
@@ -504,22 +578,56 @@ class _Drawing:
             dims = "x".join("?" if d is None else str(d) for d in node.args.get("shape", []))
             dtype = node.args.get("dtype") or "float32"
             lines = [node.id, "Input " + (dims or "scalar") + ("" if dtype == "float32" else f" {dtype}")]
-            return f"{name} [label={_label(lines + list(mark[2] if mark else []))}, {self.paint('input', mark)}];"
+            paint = self.paint("input", mark, self.diagram.style_for(node))
+            return f"{name} [label={_label(lines + list(mark[2] if mark else []))}, {paint}];"
         if node.op == "model":
             callee = self.graph.models.get(node.type)
             inner = self.total(callee) if callee else 0
             lines = [local, f"model: {node.type}", _count(inner) if inner else "", *(mark[2] if mark else [])]
-            return f'{name} [label={_label(lines)}, {self.paint("model", mark)}, style="rounded,filled,bold"];'
-        count = self.params.get(self.current.name, {}).get(node.id)
+            paint = self.paint("model", mark, self.diagram.style_for(node))
+            return f'{name} [label={_label(lines)}, {paint}, style="rounded,filled,bold"];'
         searched = self.search_notes.get((self.current.name, node.id), [])
-        lines = [f"{local} : {node.type}", *searched, *_arguments(node), _count(count) if count else ""]
-        if node.id in self.macs.get(self.current.name, {}):
-            macs = self.macs[self.current.name][node.id]
-            lines.append("MACs unknown" if macs is None else f"{si(macs)} MACs" if macs else "")
+        members = [self.current.nodes[member] for member in self.chains.get(node.id, [])]
+        lines = [f"{local} : {node.type}", *_wrap([_folded(m) for m in members]), *searched,
+                 *self.fields(node, members)]
         if mark is not None:
             lines[1:1] = mark[2]   # what the caller says of it, under the id
         border = ', penwidth=2.2, color="#C62828"' if searched else ""
-        return f"{name} [label={_label(lines)}, {self.paint(node.family, mark)}{border}];"
+        return f"{name} [label={_label(lines)}, {self.paint(node.family, mark, self.diagram.style_for(node))}{border}];"
+
+    def fields(self, node: Node, members: list[Node]) -> list[str]:
+        """The label lines `diagram.show` asks for, in its order: arguments and named fields share wrapped lines;
+        params, macs and output_shape take a line each, counting the nodes folded in (`members`)."""
+        lines: list[str] = []
+        parts: list[str] = []
+        named: set[str] = set()
+        ids = [node.id] + [m.id for m in members]
+        for shown in self.diagram.show:
+            if shown in LINE_FIELDS:
+                lines += _wrap(parts) + [LINE_FIELDS[shown](self, ids)]
+                parts = []
+                continue
+            found = _argument_parts(node) if shown == "arguments" else [(shown, _named(node, shown))]
+            parts += [text for name, text in found if text and name not in named]
+            named |= {name for name, text in found if text}
+        return lines + _wrap(parts)
+
+    def params_line(self, ids: list[str]) -> str:
+        counts = self.params.get(self.current.name, {})
+        count = sum(counts.get(i) or 0 for i in ids)
+        return _count(count) if count else ""
+
+    def macs_line(self, ids: list[str]) -> str:
+        known = self.macs.get(self.current.name, {})
+        if ids[0] not in known:
+            return ""
+        found = [known.get(i) for i in ids]
+        macs = None if None in found else sum(found)
+        return "MACs unknown" if macs is None else f"{si(macs)} MACs" if macs else ""
+
+    def shape_line(self, ids: list[str]) -> str:
+        shape = self.shape_label(ids[-1], None)   # after the last node folded in
+        return f"output {shape}" if shape else ""
 
     def box_statement(self, box: _Box) -> str:
         scope = box.scope
@@ -528,10 +636,16 @@ class _Drawing:
         mark = self.marks.boxes.get(scope.id) if self.marks is not None else None
         lines = [name, layers + (f"  x{scope.repeats}" if self.collapsed(scope) else ""), *(mark[2] if mark else []),
                  *_wrap(params), self.scope_count(scope)]
-        return f'{box.dot_id} [label={_label(lines)}, {self.paint("block", mark)}, style="rounded,filled,bold"];'
+        tags = dict.fromkeys(t for s in reversed(box.scopes) for t in s.tags)   # the use's own tags first
+        styles = [("tag", tag, self.diagram.tags[tag]) for tag in reversed(tags) if tag in self.diagram.tags]
+        paint = self.paint("block", mark, styles)
+        return f'{box.dot_id} [label={_label(lines)}, {paint}, style="rounded,filled,bold"];'
 
     def legend(self) -> list[str]:
-        """The families drawn, in FAMILY_STYLE's order, one under the other."""
+        """The families drawn, in FAMILY_STYLE's order, then the `diagram` styles drawn (types, then tags, in the
+        spec's order), one under the other; none with `diagram.legend` false (unless the caller's marks need one)."""
+        if not self.diagram.legend and not (self.marks is not None and self.marks.legend):
+            return []
         entries: dict[str, str] = {}
         for family in FAMILY_STYLE:
             if family in self.families:
@@ -540,16 +654,24 @@ class _Drawing:
                  '    graph [label="legend", style="rounded,filled", fillcolor="#FAFBFC", color="#CFD8DC", '
                  'fontsize=9, fontcolor="#78909C", margin=8];']
         names = []
-        rows = [(family, label, *FAMILY_STYLE[family][1:]) for label, family in entries.items()]
+        rows = [(family, label, *FAMILY_STYLE[family][1:], None) for label, family in entries.items()]
+        for kind, group in (("type", self.diagram.types), ("tag", self.diagram.tags)):
+            rows += [(f"{kind}:{name}", style.label or name, style.fill or "#FFFFFF", style.border or "#90A4AE",
+                      style.shape) for name, style in group.items() if (kind, name) in self.used]
         if self.marks is not None and self.marks.legend:   # the caller's colours mean something else
-            rows = [(label, label, fill, border) for label, (fill, border) in self.marks.legend.items()]
-        for family, label, fill, border in rows:
-            names.append(_quote("legend/" + family))
-            lines.append(f'    {names[-1]} [label={_label([label])}, fillcolor="{fill}", color="{border}", '
-                         'fontsize=8, width=1.3, height=0.3, penwidth=0.8];')
+            rows = [(label, label, fill, border, None) for label, (fill, border) in self.marks.legend.items()]
+        for key, label, fill, border, shape in rows:
+            names.append(_quote("legend/" + key))
+            lines.append(f'    {names[-1]} [label={_label([label])}, fillcolor={_quote(fill)}, color={_quote(border)}, '
+                         + (f"shape={_quote(shape)}, " if shape else "") + 'fontsize=8, width=1.3, height=0.3, penwidth=0.8];')
         if len(names) > 1:   # invisible edges stack the entries
             lines.append("    " + " -> ".join(names) + " [style=invis];")
         return lines + ["  }"]
+
+
+# the diagram fields that take a line of their own (the others are arguments, sharing wrapped lines), by name;
+# `builder.language.spec.diagram.FIELDS` names them for the spec (a test holds the two together)
+LINE_FIELDS = {"params": _Drawing.params_line, "macs": _Drawing.macs_line, "output_shape": _Drawing.shape_line}
 
 
 # --- entry points -----------------------------------------------------------------------------------
@@ -558,20 +680,25 @@ def _collapse(graph: Graph, collapse: bool | None) -> bool:
     return graph.node_count() > AUTO_COLLAPSE_NODES if collapse is None else collapse
 
 
-def auto_depth(graph: Graph, collapse: bool | None = None) -> int | None:
+def auto_depth(graph: Graph, collapse: bool | None = None, diagram: Diagram | None = None) -> int | None:
     """The depth to draw a graph to when the user gives none: None (every level) when the whole drawing has at
     most AUTO_DEPTH_BOXES boxes, else the deepest depth whose drawing has at most that many, or 0 when none
-    has. `collapse` as for `render` (the boxes are counted as they would be drawn)."""
-    counts = _Drawing(graph, {}, {}, "TB", _collapse(graph, collapse), None).boxes()
+    has. `collapse` as for `render` (the boxes are counted as they would be drawn, without those `diagram`
+    folds; default: the spec's `diagram:` section)."""
+    diagram = Diagram.of(graph.spec.diagram) if diagram is None else diagram
+    drawing = _Drawing(graph, {}, {}, "TB", _collapse(graph, collapse), None)
+    drawing.diagram = diagram
+    counts = drawing.boxes()
     if counts[-1] <= AUTO_DEPTH_BOXES:
         return None
     depth = max((d for d, n in enumerate(counts) if n <= AUTO_DEPTH_BOXES), default=0)
     return None if counts[depth] == counts[-1] else depth   # no shallower drawing is smaller: draw it all
 
 
-def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = None, rankdir: str = "TB",
-           collapse: bool | None = None, depth: int | str | None = None,
-           search: tuple[dict, list] | None = None, show: tuple = (), marks: Marks | None = None) -> str:
+def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = None, rankdir: str | None = None,
+           collapse: bool | None = None, depth: int | str | None = "spec",
+           search: tuple[dict, list] | None = None, show: tuple | None = None, marks: Marks | None = None,
+           diagram: Diagram | None = None) -> str:
     """Draw a resolved graph as DOT text.
 
     shapes: `{model: {node_id: shape}}`, a shape being a Keras output shape with
@@ -579,31 +706,43 @@ def render(graph: Graph, *, shapes: dict | None = None, params: dict | None = No
         with several outputs; edges are labelled with it (`28x28x6`).
     params: `{model: {node_id: count}}`, shown in labels and titles; None: counted
         without Keras by `builder.graph.estimate`, the title saying it is an estimate.
-    collapse: draw the repeats of a block use once, marked xN; None: only for
+    rankdir: TB or LR; None: the diagram's, else TB.
+    collapse: draw the repeats of a block use once, marked xN; None: the diagram's, else only for
         graphs of more than AUTO_COLLAPSE_NODES nodes.
-    depth: draw block instances nested deeper than this as single boxes; None:
-        every level; "auto": `auto_depth`'s choice.
+    depth: draw block instances nested deeper than this as single boxes; None or "all":
+        every level; "auto": `auto_depth`'s choice; "spec": the diagram's (every level when it says none).
     search: `builder.graph.search_space.annotations(...)`: lines added to the nodes a search changes (drawn with
         a red border), and a note listing the dimensions of no node.
-    show: extra facts in the node labels: "macs", the multiply-accumulates per sample (`builder.graph.cost`).
+    show: the facts in the node labels, in order (`builder.language.spec.diagram.FIELDS` or layer arguments by
+        name; "macs": multiply-accumulates per sample, from `builder.graph.cost`); None: the diagram's.
     marks: colours and label lines of the caller's own (`Marks`), in place of the families' (`builder diff`).
+    diagram: fields, styles per type and tag, folding, legend (`builder.graph.diagram.Diagram`); None: the spec's
+        `diagram:` section.
     """
+    diagram = Diagram.of(graph.spec.diagram) if diagram is None else diagram
+    if show is not None:
+        bad = [name for name in show if field_problem(name)]
+        if bad:
+            raise ValueError(f"show takes layer arguments by name and {', '.join(FIELDS)}. Received: {bad[0]!r}")
+        diagram = replace(diagram, show=tuple(show))
+    rankdir = rankdir or diagram.rankdir or "TB"
+    collapse = diagram.collapse if collapse is None else collapse
+    depth = diagram.depth if depth == "spec" else depth
+    depth = None if depth == "all" else depth
     if rankdir not in ("TB", "LR"):
         raise ValueError(f"rankdir is TB or LR. Received: rankdir={rankdir!r}")
     if depth not in (None, "auto") and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth is a whole number from 0, None or 'auto'. Received: depth={depth!r}")
     collapse = _collapse(graph, collapse)
     if depth == "auto":
-        depth = auto_depth(graph, collapse)
+        depth = auto_depth(graph, collapse, diagram)
     uncounted = None
     if params is None:
         found = estimate(graph)
         params, uncounted = found.params, found.uncounted
-    if set(show) - {"macs"}:
-        raise ValueError(f"show takes 'macs'. Received: show={tuple(show)!r}")
     drawing = _Drawing(graph, shapes or {}, params, rankdir, collapse, depth, search, uncounted)
-    drawing.marks = marks
-    if "macs" in show:
+    drawing.marks, drawing.diagram = marks, diagram
+    if "macs" in diagram.show:
         found = cost(graph, shapes or None, None if uncounted is not None else params)
         drawing.macs = {name: {n: c.macs for n, c in model.nodes.items()} for name, model in found.models.items()}
     return drawing.dot()

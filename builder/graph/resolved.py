@@ -396,14 +396,15 @@ class _ModelWriter:
                 scope = first.scope
                 local = inst.local(scope.group)
                 out.append({"id": local, "block": self.builder.block(first), "repeat": group,
-                            "inputs": _one(first.use_inputs)})
+                            "inputs": _one(first.use_inputs), **_tags(scope)})
                 sources[path + (local,)] = Source("spec", f"line {scope.location.line}: block {scope.block}, "
                                                           f"{group} repeats", scope.location.line)
                 i += group
                 continue
             scope = first.scope
             local = inst.local(scope.id)
-            out.append({"id": local, "block": self.builder.block(first), "inputs": _one(first.use_inputs)})
+            out.append({"id": local, "block": self.builder.block(first), "inputs": _one(first.use_inputs),
+                        **_tags(scope)})
             of = f", repeat {scope.repeat} of {scope.repeats}" if scope.repeats > 1 else ""
             sources[path + (local,)] = Source("spec", f"line {scope.location.line}: block {scope.block}{of}",
                                               scope.location.line)
@@ -442,6 +443,10 @@ class _ModelWriter:
                                 line)
         if node.call:
             sources[where + ("call",)] = origins.value(item_path + ("call",), frames, None)
+        own = [tag for tag in node.tags if not any(tag in scope.tags for scope in node.scopes)]   # not the uses'
+        if own:
+            item["tags"] = own
+            sources[where + ("tags",)] = Source("spec", f"line {line}", line)
         for name, value in node.args.items():
             item[name] = value
             sources[where + (name,)] = origins.argument(node, frames, item_path, name)
@@ -465,6 +470,11 @@ class _ModelWriter:
         if inst.output is not None and not (isinstance(last, Node) and last.id == inst.output):
             data["output"] = self.ref(inst, Ref(inst.output))
         return data, sources
+
+
+def _tags(scope) -> dict:
+    """A block use's `tags`, when it has any."""
+    return {"tags": list(scope.tags)} if scope.tags else {}
 
 
 def _one(refs: list):
@@ -565,6 +575,10 @@ class _Builder:
         if train is not _MISSING and train is not None:
             data["train"] = train
             self.train_sources(train, ("train",), sources)
+        diagram = _raw(graph.document.data, ("diagram",))   # how it is drawn, as written
+        if diagram is not _MISSING and diagram is not None:
+            data["diagram"] = diagram
+            self.train_sources(diagram, ("diagram",), sources)
         return Resolved(self.opened, data, sources, self.header())
 
     def train_sources(self, value: Any, at: tuple, sources: dict) -> None:
@@ -627,9 +641,9 @@ class Resolved:
                             self.layers(content, ("blocks", name, "layers"), "      ", lines)
                         else:
                             lines.append((f"    {part}: {_flow(content)}", ""))
-            elif key == "train":
-                lines.append(("train:", ""))
-                self.mapping(value, ("train",), "  ", lines)
+            elif key in ("train", "diagram"):
+                lines.append((f"{key}:", ""))
+                self.mapping(value, (key,), "  ", lines)
         return "".join(_line(code, comment) for code, comment in lines)
 
     def model(self, model: dict, at: tuple, indent: str, lines: list) -> None:

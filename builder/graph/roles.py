@@ -11,7 +11,8 @@ from builder.graph.ir import Graph
 
 # the networks a kind trains, each a spec model
 REQUIRED = {"gan": ("generator", "discriminator"), "cgan": ("generator", "discriminator"),
-            "wgan-gp": ("generator", "critic")}
+            "wgan-gp": ("generator", "critic"), "pix2pix": ("generator", "discriminator"),
+            "cyclegan": ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")}
 
 _DEFAULT_NAMES = {
     "generator": ("generator",),
@@ -19,6 +20,10 @@ _DEFAULT_NAMES = {
     "critic": ("critic", "discriminator"),
     "encoder": ("encoder",),
     "decoder": ("decoder",),
+    "generator_ab": ("generator_ab",),
+    "generator_ba": ("generator_ba",),
+    "discriminator_a": ("discriminator_a",),
+    "discriminator_b": ("discriminator_b",),
 }
 _SAME_NETWORK = {"discriminator": "critic", "critic": "discriminator"}
 

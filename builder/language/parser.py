@@ -28,6 +28,7 @@ from builder.language import spec as spec_models
 from builder.language.catalogue import LayerInfo, catalogue
 from builder.language.loader import Document
 from builder.language.spec import CLASS_LOSSES, LABEL_MIXERS, Spec
+from builder.language.spec import diagram as diagram_names
 
 # --- structural errors -----------------------------------------------------------------
 
@@ -228,7 +229,7 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
 
 # --- layer arguments -----------------------------------------------------------------------
 
-NODE_KEYS = ("id", "type", "inputs", "call", "when")   # a layer node's keys that are no constructor argument
+NODE_KEYS = ("id", "type", "inputs", "call", "when", "tags")   # a layer node's keys that are no constructor argument
 
 
 def has_placeholder(value: Any) -> bool:
@@ -389,11 +390,15 @@ def _loss_and_metric_problems(document: Document) -> list[Problem]:
                 entries.append((("train", "metrics", *([out] if out is not None else []), i), item, "metrics"))
     problems = []
     for path, value, group in entries:
-        problems += configured_problems(document, path, value, group)
+        # `loss: {type: mse, out_b: mae}`: a loss per output where an output is named `type`
+        per_output = "for a loss per output, name the outputs (an output named `type` cannot be one)" \
+            if path == ("train", "loss") else None
+        problems += configured_problems(document, path, value, group, per_output)
     return problems
 
 
-def configured_problems(document: Document, path: tuple, value: dict, group: str) -> list[Problem]:
+def configured_problems(document: Document, path: tuple, value: dict, group: str,
+                        unknown_hint: str | None = None) -> list[Problem]:
     """The arguments of one `{type: Class, argument: value, ...}` of a group of the catalogue's `objects` (losses,
     metrics), each problem at its key or value: unknown arguments (did-you-mean), missing required ones, and
     values by the shared argument types (`argtypes`, owner `<group>.<Class>`)."""
@@ -414,6 +419,7 @@ def configured_problems(document: Document, path: tuple, value: dict, group: str
         entry = entries.get(key)
         if entry is None:
             takes = f"{cls} takes: {', '.join(entries)}" if entries else f"{cls} takes no arguments"
+            takes += f"; {unknown_hint}" if unknown_hint else ""
             problems.append(Problem(document.locate(path + (key,), key=True), f"{what} {cls} has no argument "
                                     f"{show(key)}", did_you_mean(key, sorted(entries)) or takes))
             continue
@@ -439,7 +445,7 @@ def _augment_problems(document: Document) -> list[Problem]:
                                     f"train.augment takes Keras preprocessing layers (RandomFlip, RandomRotation, "
                                     f"RandomZoom, ...). Received: type={show(node['type'])} ({info.family})",
                                     "put other layers under `layers:`"))
-        for key in ("id", "inputs", "call", "when"):
+        for key in ("id", "inputs", "call", "when", "tags"):
             if key in node:
                 problems.append(Problem(document.locate(path + (key,), key=True),
                                         f"an augmentation layer applies to the model's input in order; it takes "
@@ -488,6 +494,8 @@ def parse(document: Document) -> Spec:
     problems.extend(_optimizer_problems(document))
     problems.extend(_loss_and_metric_problems(document))
     problems.extend(_augment_problems(document))
+    problems.extend(Problem(document.locate(path, key=key), message, hint)
+                    for path, key, message, hint in diagram_names.problems(document.data))
     try:
         spec = Spec.model_validate(document.data)
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from builder import resources
 from builder.language import argtypes
 from builder.language.catalogue import catalogue
 from builder.language.spec import OptimizerSpec, Spec
+from builder.language.spec import diagram
 
 # A name, not an address: the schema is a file the user writes (`builder schema -o PATH`) and points the
 # modeline at, never fetched, and builder has no web home to fetch it from.
@@ -190,9 +191,11 @@ def spec_schema() -> dict:
     defs["LayerNodeCommon"] = layer  # its properties referenced, not copied, by the layer node schema
     defs["Placeholder"] = PLACEHOLDER
     defs.update(_parameters_inside(argtypes.schema_defs()))   # used by layer arguments only
+    defs.update(diagram.SCHEMA_DEFS)   # the names a `diagram:` section may use
     defs["LayerNode"] = _layer_node(layer)
     optimizer = defs["OptimizerSpec"]
     defs["OptimizerSpec"] = {"description": optimizer["description"], "oneOf": _optimizer_variants(optimizer)}
+    schema = diagram.referenced(schema)
     _close_keyed_mappings(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID

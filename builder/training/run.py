@@ -34,7 +34,7 @@ import numpy as np
 from builder import __version__
 from builder.errors import Location, Problem, SpecError
 from builder.graph.ir import Graph
-from builder.language.spec import OptimizerSpec, TrainSpec
+from builder.language.spec import OptimizerSpec, TrainSpec, loss_name
 from builder.model.compile import DEFAULT_MAX_PARAMS, CompiledModels, compile_graph
 from builder.training import backends
 from builder.training.backends import Distributed, sample_count
@@ -70,15 +70,16 @@ class TrainOptions:
 # --- data pipelines -----------------------------------------------------------------------------------
 
 def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int | None,
-                  distributed: Distributed | None = None) -> dict:
-    """NumPy arrays -> what `fit` takes on this backend (`builder.training.backends`).
+                  distributed: Distributed | None = None, weights: tuple = (None, None)) -> dict:
+    """NumPy arrays -> what `fit` takes on this backend (`builder.training.backends`); `weights`: the training and
+    validation sample weights, or None.
 
     On TensorFlow, a cached, shuffled, prefetched `tf.data` pipeline; on JAX and
     PyTorch, `ArrayBatches`, a `keras.utils.PyDataset` with the same seeded
     shuffling, batching and prefetching, that also splits batches over the
     devices and processes of a distributed run.
     """
-    return backends.adapter().fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed)
+    return backends.adapter().fit_arguments(x, y, x_val, y_val, batch_size, shuffle, seed, distributed, weights)
 
 
 def resolve_steps_per_execution(train: TrainSpec, adapter, distributed: Distributed) -> int:
@@ -133,7 +134,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     data_seed = train.seed if train.seed is not None else distributed.data_seed
     if train.mixed_precision != "off":
         keras.mixed_precision.set_global_policy(f"mixed_{train.mixed_precision}")
-    data = load_data(train.data, spec_dir, graph.locate("train", "data"), data_seed, given_path=options.data_path)
+    data = load_data(train.data, spec_dir, graph.locate("train", "data"), data_seed, given_path=options.data_path,
+                     locate=lambda *path: graph.locate("train", "data", *path))
 
     with distributed.scope():
         models = compile_graph(graph, options.max_params)
@@ -156,6 +158,10 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
             for line in init_report.lines():
                 print(line)
         augment = None
+        if train.augment and isinstance(plan.x, dict):
+            raise SpecError.single(graph.locate("train", "augment"), "train.augment applies to the one input of a "
+                                   "model; this model has several", "augment inside the model: put the layers "
+                                   "after the input they change, under `layers:`")
         if train.augment:
             from builder.training.augment import augmentation
 
@@ -165,6 +171,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
                 plan.one_hot = True
         if train.kind == "supervised":   # (after MixUp and CutMix, which check their labels their own way)
             _check_targets(graph, train, plan)
+        class_weights = _weigh_samples(graph, train, plan)
 
     verbose = options.verbose if options.verbose is not None else (1 if sys.stdout.isatty() else 2)
     if verbose:
@@ -194,7 +201,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     freezing, first = [], None
     try:
         arguments = fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size, train.data.shuffle, data_seed,
-                                  distributed)
+                                  distributed, weights=(plan.sample_weight, plan.sample_weight_val))
         if augment is not None:
             arguments = adapter.augment_training(arguments, augment)
         for phase in phases:
@@ -237,6 +244,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         save_model(plan.model, run.model)
         save_spec_models(models, run)
     plot_history(history, run.plot, f"{graph.name} ({train.kind})")
+    from builder.graph.cost import training_summary   # MACs and memory per sample, achieved FLOP/s; no Keras
+
     summary = {
         "name": graph.name, "kind": train.kind, "status": status, "epochs": len(history),
         "epochs_requested": epochs, "batch_size": batch_size,
@@ -249,6 +258,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         "data": data.description, "classes": data.classes,
         # builder's own layers register on import: plain Keras cannot reopen the model without it
         "reopen": "import builder, keras; keras.models.load_model('model.keras')",
+        "cost": training_summary(graph, plan.x, clock.samples_per_second(), device(), distributed.devices),
     }
     if guard.where is not None:
         summary["diverged_at"] = {"epoch": guard.where[0], "batch": guard.where[1]}
@@ -258,6 +268,8 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         summary["phases"] = freezing
     if train.augment:
         summary["augment"] = [node.type for node in train.augment]
+    if class_weights is not None:
+        summary["class_weight"] = class_weights
     if plan.report is not None and status in ("completed", "stopped_early"):
         summary.update(plan.report(history))   # e.g. sample diversity; mode collapse and divergence warnings
         for warning in summary.get("warnings", []):
@@ -341,7 +353,9 @@ def _compile(plan, train: TrainSpec, phase: Phase, steps: int, steps_per_executi
                      for role, (spec, updates) in plan.optimizers.items()}
     else:
         optimizer = make_optimizer(_with_rate(train.optimizer, phase.learning_rate), steps, epochs)
-    plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+    # every output weighed (1 where loss_weights does not name it)
+    weights = {out: train.loss_weights.get(out, 1.0) for out in plan.model.output_names} if train.loss_weights else None
+    plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=weights,
                        jit_compile=train.jit_compile, steps_per_execution=steps_per_execution)
 
 
@@ -354,14 +368,28 @@ def _with_rate(spec: OptimizerSpec | str, rate) -> OptimizerSpec | str:
 
 
 def _check_targets(graph: Graph, train: TrainSpec, plan) -> None:
-    """The labels fit the loss and the model's output, before the first step: a located error at train.loss."""
-    y, outputs = plan.y, plan.model.outputs
-    if y is None or len(outputs) != 1 or isinstance(train.loss, dict) or not hasattr(y, "shape"):
+    """The labels fit each output's loss and shape, before the first step: a located error at train.loss."""
+    outputs, names = plan.model.outputs, plan.model.output_names
+    targets = plan.y if isinstance(plan.y, list) else [plan.y]
+    if plan.y is None or plan.one_hot or len(targets) != len(outputs):
+        return   # (one_hot: MixUp/CutMix made them one-hot for the categorical twin of the loss)
+    for output, name, y in zip(outputs, names, targets):
+        if isinstance(train.loss, dict):
+            if name not in train.loss:
+                continue
+            loss, where = train.loss[name], graph.locate("train", "loss", name)
+        else:
+            loss, where = train.loss, graph.locate("train", "loss")
+        default = plan.default_loss[name] if isinstance(plan.default_loss, dict) else plan.default_loss
+        if hasattr(y, "shape"):
+            _check_target(loss_name(loss) or default, y, tuple(output.shape[1:]), where)
+
+
+def _check_target(name: str, y, out: tuple, where: Location) -> None:
+    from builder.model.losses import LOSSES
+
+    if name in LOSSES and not getattr(LOSSES[name], "reads_targets", True):
         return
-    name = train.loss or plan.default_loss
-    if plan.one_hot:
-        return   # MixUp/CutMix made them one-hot for the categorical twin of the loss
-    out = tuple(outputs[0].shape[1:])
     got = tuple(y.shape[1:])
 
     def same(a, b):   # None (a size the model leaves open) matches any size
@@ -371,7 +399,7 @@ def _check_targets(graph: Graph, train: TrainSpec, plan) -> None:
         whole = y.dtype.kind in "iu" or (y.dtype.kind == "f" and bool(np.all(np.mod(y, 1) == 0)))
         fits = same(got, out[:-1]) and whole
         if fits and out and out[-1] is not None and len(y) and int(y.max()) >= out[-1]:
-            raise SpecError.single(graph.locate("train", "loss"), f"the labels run to {int(y.max())}, but the model "
+            raise SpecError.single(where, f"the labels run to {int(y.max())}, but the model "
                                    f"outputs {out[-1]} class scores (classes 0 to {out[-1] - 1})",
                                    f"give the output layer {int(y.max()) + 1} units")
         need = f"integer labels of shape {list(out[:-1])}"
@@ -383,9 +411,59 @@ def _check_targets(graph: Graph, train: TrainSpec, plan) -> None:
         if y.dtype.kind in "iu" and got == () and len(out) == 1 and out[0] and out[0] > 1:
             hint = (f"integer labels of {out[0]} classes go with loss: sparse_categorical_crossentropy"
                     if not name.startswith("sparse_") else None)
-        raise SpecError.single(graph.locate("train", "loss"), f"loss {name} takes {need}; the data gives "
+        raise SpecError.single(where, f"loss {name} takes {need}; the data gives "
                                f"{y.dtype} targets of shape {list(got)} for a model output of shape {list(out)}",
                                hint)
+
+
+def _weigh_samples(graph: Graph, train: TrainSpec, plan) -> dict | None:
+    """`train.class_weight` and the data's sample weights as one weight per training sample (and the data's per
+    validation sample), set on the plan in the structure of its targets, as Keras takes them. Returns the class
+    weights applied ({label: weight}, for summary.json), or None."""
+    weights, applied = plan.sample_weight, None
+    if train.class_weight is not None:
+        where = graph.locate("train", "class_weight")
+        if isinstance(plan.y, list):
+            raise SpecError.single(where, f"class_weight weighs the classes of one output; this model has "
+                                   f"{len(plan.y)} outputs", "weigh samples with train.data.sample_weight instead")
+        labels = np.asarray(plan.y)
+        if labels.ndim == 2 and labels.shape[1] > 1:   # one-hot rows (MixUp, CutMix, or the data's own)
+            labels = labels.argmax(axis=1)
+        labels = labels.reshape(len(labels), -1)[:, 0] if labels.ndim > 1 else labels
+        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.all(np.mod(labels, 1) == 0)):
+            raise SpecError.single(where, f"class_weight weighs integer class labels; this data's targets are "
+                                   f"{labels.dtype} numbers", "weigh samples with train.data.sample_weight instead")
+        labels = labels.astype("int64")
+        applied = class_weights(train.class_weight, labels, where)
+        table = np.ones(int(labels.max()) + 1, dtype="float32")
+        for label, weight in applied.items():
+            table[int(label)] = weight
+        by_class = table[labels]
+        weights = by_class if weights is None else weights * by_class
+    if weights is None:
+        return applied
+    outputs = len(plan.y) if isinstance(plan.y, list) else 1   # Keras wants one weight array per output
+
+    def each(w):
+        return None if w is None else [w] * outputs if outputs > 1 else w
+
+    plan.sample_weight = each(weights)
+    plan.sample_weight_val = each(plan.sample_weight_val) if plan.y_val is not None else None
+    return applied
+
+
+def class_weights(spec, labels: np.ndarray, where: Location) -> dict:
+    """{label: weight} from `train.class_weight`: `balanced` (samples / (classes x the class's samples), the
+    training labels counted) or the spec's mapping, whose labels must occur in the data."""
+    present = np.unique(labels)
+    if spec == "balanced":
+        counts = np.bincount(labels)
+        return {str(int(c)): round(float(len(labels) / (len(present) * counts[c])), 6) for c in present}
+    absent = [label for label in spec if int(label) not in set(present.tolist())]
+    if absent:
+        raise SpecError.single(where, f"class_weight names class {absent[0]}, which no training label has (the "
+                               f"labels: {', '.join(map(str, present[:20].tolist()))})")
+    return {str(int(label)): float(weight) for label, weight in spec.items()}
 
 
 def _direction(metric: str) -> str:

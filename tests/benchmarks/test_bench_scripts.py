@@ -28,6 +28,7 @@ TINY_SCRIPTS = {
     "quality/diffusion.py": "| measure | value |\n|---|---|\n| samples generated | 16 (ddim, 5 steps) |",
     "quality/language_model.py": "| measure | value |\n|---|---|\n| **validation loss (model)** |",
     "quality/seq2seq.py": "| model and task | exact match, greedy | exact match, beam 4 |",
+    "quality/stylegan.py": "| measure | value |\n|---|---|\n| samples generated | 16 per row below |",
     "vit_digits.py": "| spec | parameters | seed | val accuracy (last epoch) |",
     "search_lenet.py": "| step | wall time | val_accuracy |",
     "augment_digits.py": "| epochs | augmentation | seed 0 | mean |",
@@ -90,6 +91,18 @@ def test_cli_speed_runs_at_a_tiny_size(tmp_path):
     for row in rows:
         wall, cpu, rss = (float(cell) for cell in row.strip("|").split("|")[2:5])
         assert wall > 0 and cpu > 0 and rss > 0
+
+
+def test_render_speed_runs_at_a_tiny_size(tmp_path):
+    out = tmp_path / "render.md"
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "render_speed.py"), "--repeats", "1",
+                             "--rows", "shapes,no-shapes", "--output", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| `builder render")]
+    assert len(rows) == 2 and all(row.endswith("| no |") for row in rows)   # ResNet152 with shapes, and no Keras
+    for row in rows:
+        assert all(float(cell) > 0 for cell in row.strip("|").split("|")[1:6])
 
 
 def test_collect_puts_every_results_file_on_one_page(tmp_path):

@@ -548,3 +548,55 @@ def test_cli_draws_shapes_from_the_compile_stage_by_default(tmp_path):
     text = (tmp_path / "lenet.dot").read_text()
     assert 'label="28x28x6"' in text and 'label="5x5x16"' in text
     assert "2,416 params" in text and "lenet  (61,706 params)" in text
+
+
+def test_cli_shapes_of_resnet152_come_without_keras_and_in_seconds(tmp_path):
+    """The Keras-free pass follows every node of the library (tests/model/test_shapes.py checks its shapes
+    against a real build), so a drawing with shapes imports no Keras and allocates no weight: ResNet152 draws
+    as fast as without shapes (bench/render_speed.py times the whole process), where a build took 10-14 s."""
+    out, big = tmp_path / "r152.dot", ["--set", "depth3=8", "--set", "depth4=36"]
+    code = ("import sys; from builder.cli import main\n"
+            f"try:\n    main(['render', sys.argv[1], '-o', sys.argv[2], '--shapes', *{big!r}])\n"
+            "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras imported'")
+    result = subprocess.run([sys.executable, "-c", code, str(SPECS / "resnet50.yaml"), str(out)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert 'label="resnet50  (60,419,944 params)"' in text     # keras.applications.ResNet152's count, not estimated
+    assert 'label="56x56x256"' in text and 'label="7x7x2048"' in text
+    start = time.perf_counter()
+    result = run_cli("render", str(SPECS / "resnet50.yaml"), "-o", str(tmp_path / "again.dot"), "--shapes", *big)
+    assert result.exit_code == 0 and (tmp_path / "again.dot").read_text() == text
+    assert time.perf_counter() - start < 3
+
+
+def test_cli_shapes_of_a_layer_the_pass_cannot_follow_come_from_keras(tmp_path):
+    pytest.importorskip("keras")
+    spec = write_spec(tmp_path, """
+        inputs: {x: {shape: [4, 8]}}
+        layers:
+          - {id: mixed, type: EinsumDense, equation: "abc,cd->abd", output_shape: [4, 3], bias_axes: d}
+          - {id: after, type: Dense, units: 2}
+    """)
+    result = run_cli("render", str(spec), "-o", str(tmp_path / "m.dot"), "--shapes")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "m.dot").read_text()
+    assert 'label="4x3"' in text and 'label="spec  (35 params)"' in text   # counted, not estimated
+
+
+def test_cli_a_spec_keras_refuses_is_drawn_without_shapes_and_said_where(tmp_path):
+    pytest.importorskip("keras")
+    spec = write_spec(tmp_path, """
+        inputs: {a: {shape: [3]}, b: {shape: [4]}}
+        layers:
+          - {id: sum, type: Add, inputs: [a, b]}
+    """)   # the Keras-free pass could guess (3,): it leaves the node to Keras, which refuses it
+    asked = run_cli("render", str(spec), "-o", str(tmp_path / "asked.dot"), "--shapes")
+    assert asked.exit_code == 1 and not (tmp_path / "asked.dot").exists()
+    assert "spec.yaml:3:5: error: node 'sum' (Add) cannot take input (None, 3) from 'a', (None, 4) from 'b'" \
+        in asked.stderr
+    default = run_cli("render", str(spec), "-o", str(tmp_path / "default.dot"))
+    assert default.exit_code == 0 and "note: drawing without shapes, the model does not build" in default.stderr
+    assert "node 'sum' (Add) cannot take input" in default.stderr
+    assert 'label="3"' not in (tmp_path / "default.dot").read_text()   # no edge labelled with a shape

@@ -59,6 +59,18 @@ EXAMPLES: dict[str, list[Example]] = {
                 bad={"init_values": "small", "projection_dim": 0}),
         Example({}, {"inputs": In((5, 3))}),
     ],
+    "LearnedConstant": [
+        Example({"channels": 6}, {"inputs": In((3, 5))}, bad={"channels": 0, "size": [4]}),
+        Example({"channels": 2, "size": [2, 3], "initializer": "ones"}, {"inputs": In((7,))},
+                bad={"initializer": "no_such_initializer"}),
+    ],
+    "ModulatedConv2D": [
+        Example({"filters": 5, "style_index": 1}, {"inputs": In((6, 6, 3)), "style": In((3, 8))},
+                bad={"filters": 0, "kernel_size": 0, "style_index": -1, "demodulate": "yes", "epsilon": 0}),
+        Example({"filters": 1, "kernel_size": 1, "demodulate": False, "use_bias": False},
+                {"inputs": In((4, 4, 2)), "style": In((6,))}),
+    ],
+    "NoiseInjection": [Example({"seed": 3}, {"inputs": In((4, 4, 3))}, bad={"seed": -1})],
     "PatchEmbedding": [
         Example({"patch_size": 4, "embed_dim": 6}, {"inputs": In((8, 12, 3))},
                 bad={"patch_size": 0, "embed_dim": -1}),
@@ -462,3 +474,42 @@ def test_layer_scale_starts_at_init_values_and_checks_its_width():
     assert tuple(layer.gamma.shape) == (4,)   # one factor per channel, as keras.applications' ConvNeXt
     with pytest.raises(ValueError, match=r"projection_dim=3 channels.*Received: input_shape=\(1, 2, 4\)"):
         builder.model.layers.LayerScale(projection_dim=3)(x)
+
+
+def test_modulated_conv_equals_a_convolution_with_each_samples_own_demodulated_kernel():
+    """The activation-scaling form computes what StyleGAN2 writes as weight (de)modulation, sample by sample."""
+    layer = builder.model.layers.ModulatedConv2D(4, kernel_size=3, style_index=1)
+    rng = np.random.default_rng(0)
+    x, styles = rng.normal(size=(2, 5, 5, 3)).astype("float32"), rng.normal(size=(2, 3, 6)).astype("float32")
+    out = keras.ops.convert_to_numpy(layer(x, styles))
+    kernel = keras.ops.convert_to_numpy(layer.kernel) * layer.kernel_gain
+    affine = keras.ops.convert_to_numpy(layer.style_kernel) * layer.style_gain
+    for b in range(2):
+        s = styles[b, 1] @ affine + keras.ops.convert_to_numpy(layer.style_bias)
+        modulated = kernel * s[None, None, :, None]                              # (3, 3, in, out), this sample's
+        modulated = modulated / np.sqrt(np.sum(modulated ** 2, axis=(0, 1, 2)) + 1e-8)
+        own = keras.ops.convert_to_numpy(keras.ops.conv(x[b:b + 1], modulated, padding="same"))
+        np.testing.assert_allclose(out[b], own[0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"style_index below the style input's 3 layers. Received: style_index=3"):
+        builder.model.layers.ModulatedConv2D(4, style_index=3)(x, styles)
+    with pytest.raises(ValueError, match=r"\(batch, w_dim\).*Received: style_shape=\(2, 3, 6\)"):
+        builder.model.layers.ModulatedConv2D(4)(x, styles)
+
+
+def test_noise_injection_starts_silent_and_adds_one_noise_map_per_sample_to_every_channel():
+    layer = builder.model.layers.NoiseInjection(seed=1)
+    x = np.zeros((2, 4, 4, 3), "float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)   # strength 0 at the start
+    layer.strength.assign(np.array([1.0, 2.0, -1.0], "float32"))
+    out = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_allclose(out[..., 1], 2 * out[..., 0], rtol=1e-6)       # the same map, scaled per channel
+    np.testing.assert_allclose(out[..., 2], -out[..., 0], rtol=1e-6)
+    assert not np.allclose(out[0, ..., 0], out[1, ..., 0])                    # each sample its own noise
+    assert not np.allclose(keras.ops.convert_to_numpy(layer(x)), out)         # and fresh noise at each call
+
+
+def test_learned_constant_is_one_tensor_repeated_over_any_batch():
+    layer = builder.model.layers.LearnedConstant(channels=3, size=2)
+    out = keras.ops.convert_to_numpy(layer(np.ones((5, 4, 7), "int32")))
+    assert out.shape == (5, 2, 2, 3)
+    np.testing.assert_array_equal(out, np.broadcast_to(keras.ops.convert_to_numpy(layer.constant), out.shape))

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from builder.language.spec.data import (BuiltinData, ClassLabel, CorpusData, CsvData, DataCommon, DataPath, DataSpec,
                                         ImageFolderData, KerasData, NumpyData, SyntheticData, TextData)
+from builder.language.spec.diagram import DiagramSpec, NodeStyle
 from builder.language.spec.fields import (REF_PATTERN, Description, Dim, Inputs, NodeId, ParamName, Placeholder, Ref,
                                           RefName, RelativeRef, Size, SpecName, Strict, Value, presence)
 from builder.language.spec.graph import BlockNode, BlockSpec, InputSpec, LayerNode, Layers, ModelNode, ModelSpec, Node
@@ -38,10 +39,11 @@ from builder.language.spec.train import (ADVERSARIAL_KINDS, AUTOENCODING_KINDS, 
 
 __all__ = [
     "ADVERSARIAL_KINDS", "AUTOENCODING_KINDS", "BlockNode", "BlockSpec", "BuiltinData", "CLASS_LOSSES", "Choice",
-    "ClassLabel", "ConfiguredObject", "CorpusData", "CsvData", "DataCommon", "DataPath", "DataSpec", "Description", "DiffusionSpec",
+    "ClassLabel", "ConfiguredObject", "CorpusData", "CsvData", "DataCommon", "DataPath", "DataSpec", "Description",
+    "DiagramSpec", "DiffusionSpec",
     "Dim", "EarlyStoppingSpec", "FloatRange", "FreezeSpec", "GanSpec", "ImageFolderData", "InitSource", "InitSpec",
     "InputSpec", "Inputs", "IntRange", "KerasData", "LABEL_MIXERS", "LayerNode", "Layers", "LossName", "LossSpec", "MetricKey",
-    "MetricName", "MetricSpec", "ModelNode", "ModelParallelSpec", "ModelSpec", "NetworkOptimizersSpec", "Node", "NodeId",
+    "MetricName", "MetricSpec", "ModelNode", "ModelParallelSpec", "ModelSpec", "NetworkOptimizersSpec", "Node", "NodeId", "NodeStyle",
     "NumpyData", "Objective", "OptimizerName", "OptimizerSpec", "ParamName", "PhaseSpec", "Placeholder",
     "QualifiedId", "REF_PATTERN", "ReduceLROnPlateauSpec", "Ref", "RefName", "RelativeRef", "RolesSpec",
     "ScheduleSpec", "SearchDimension", "SearchPath", "SearchSpec", "SearchValue", "ShardTarget", "Size", "Spec",
@@ -79,6 +81,8 @@ class Spec(Strict):
     train: TrainSpec | None = None
     search: SearchSpec | None = Field(None, description="A search space for `builder search`; other commands "
                                       "use the values written in the spec.")
+    diagram: DiagramSpec | None = Field(None, description="How diagrams of this spec are drawn: the facts in each "
+                                        "box, colours and shapes per layer type or tag, folding, legend, depth.")
 
     @model_validator(mode="after")
     def _one_or_many_models(self):

@@ -125,11 +125,18 @@ class NumpyData(DataCommon):
         description=NAMED_TARGETS + "Here: the .npz array of each output's targets, `{similar: same}` (replaces "
                                     "`y`; without it, `y` is the one output's targets).")
     sample_weight: ArrayKey | None = Field(None, description=SAMPLE_WEIGHT + "Here: the .npz array holding it.")
+    domains: list[ArrayKey] | None = Field(
+        None, min_length=2, max_length=2, description="kind cyclegan: the .npz arrays of the two unpaired "
+        "domains, `[a, b]` (of any sizes; replaces `x` and `y`: the data are their images, labelled 0 for A and "
+        "1 for B).")
 
     @model_validator(mode="after")
     def _named_arrays(self):
         _one_of_pair(self, "inputs", "x", "one array per model input")
         _one_of_pair(self, "targets", "y", "one array per model output")
+        for given in ("inputs", "targets", "sample_weight"):
+            if self.domains is not None and getattr(self, given) is not None:
+                raise ValueError(f"give `domains` (two unpaired image sets) or `{given}`, not both")
         return self
 
 
@@ -138,6 +145,10 @@ class ImageFolderData(DataCommon):
     path: DataPath
     image_size: list[Size] = Field(min_length=2, max_length=2)
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    pairs: list[Annotated[DataPath, Field(max_length=255)]] | None = Field(
+        None, min_length=2, max_length=2, description="kind pix2pix: `[INPUTS, TARGETS]`, two sub-folders of "
+        "`path` whose images are matched by file name (each input's target has its name); without it, each "
+        "sub-folder of `path` is a class (for cyclegan: two sub-folders, the two domains A and B, by name).")
 
 
 class TextData(DataCommon):

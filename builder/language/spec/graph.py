@@ -13,6 +13,8 @@ MAX_REPEAT = 1000
 ChainSource = Annotated[str, Field(pattern=REF_PATTERN, max_length=200, description="`fixed`, `$input` (what the "
                                    "repeat before read as that input) or a node id of the block (its output in the "
                                    "repeat before).")]
+Tags = Annotated[list[ParamName], Field(max_length=32, description="Names for the node (a block use: for every "
+                                      "node inside), which the `diagram:` section styles: `[encoder]`.")]
 WHEN = ("true or false, usually a condition such as `${expand_ratio != 1}`: false leaves the node out, and "
         "what reads it reads its first input instead (a block use: the instance's first input). Default: true.")
 
@@ -32,6 +34,7 @@ class LayerNode(BaseModel):
     call: dict[ParamName, bool] | None = Field(None, description="Boolean call arguments such as "
                                                "use_causal_mask or return_attention_scores.")
     when: bool | Placeholder | None = Field(None, description=WHEN)
+    tags: Tags | None = None
 
     @property
     def args(self) -> dict:
@@ -64,6 +67,7 @@ class BlockNode(Strict):
     trainable: bool | None = Field(None, description="false freezes every layer of the instance (all repeats): "
                                    "its weights do not train, and BatchNormalization runs in inference mode.")
     when: bool | Placeholder | None = Field(None, description=WHEN)
+    tags: Tags | None = None
 
 
 class ModelNode(Strict):
@@ -72,6 +76,7 @@ class ModelNode(Strict):
     model: ParamName = Field(description="The name of a model under `models:`.")
     id: NodeId | None = None
     inputs: Inputs | None = Field(None, description="What the model reads; default: the node before.")
+    tags: Tags | None = None
 
 
 def _node_kind(value: Any) -> str:

@@ -176,7 +176,7 @@ def loss_name(loss) -> str | None:
         return loss.name
     return loss if isinstance(loss, str) else None
 TrainingKind = Literal["supervised", "autoencoder", "vae", "gan", "cgan", "wgan-gp", "seq2seq",
-                       "language-model", "diffusion"]
+                       "language-model", "diffusion", "pix2pix", "cyclegan"]
 
 
 MetricKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100,
@@ -221,6 +221,9 @@ class DiffusionSpec(Strict):
 
 ADVERSARIAL_KINDS = ("gan", "cgan", "wgan-gp")
 AUTOENCODING_KINDS = ("autoencoder", "vae")
+TRANSLATION_KINDS = ("pix2pix", "cyclegan")   # image-to-image: builder.training.kinds.translation
+TRANSLATION_ROLES = {"pix2pix": ("generator", "discriminator"),
+                     "cyclegan": ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")}
 STYLE_KINDS = ("gan", "wgan-gp")   # whose generator may be style-based (roles mapping, synthesis)
 ONE_ADVERSARY = "give `discriminator` or `critic` (the same network), not both"
 
@@ -249,6 +252,15 @@ class RolesSpec(Strict):
     synthesis: ParamName | None = Field(None, description="gan, wgan-gp, a style-based generator: styles of "
                                         "shape (layers, w_dim), one w per layer -> a sample. Default: the model "
                                         "named `synthesis`, if any.")
+    generator_ab: ParamName | None = Field(None, description="cyclegan: an image of domain A -> the same image "
+                                           "in domain B. Default: the model named `generator_ab`.")
+    generator_ba: ParamName | None = Field(None, description="cyclegan: domain B -> domain A. Default: the model "
+                                           "named `generator_ba`.")
+    discriminator_a: ParamName | None = Field(None, description="cyclegan: an image -> whether it is a real "
+                                              "image of domain A (a score per patch). Default: the model named "
+                                              "`discriminator_a`.")
+    discriminator_b: ParamName | None = Field(None, description="cyclegan: the same for domain B. Default: the "
+                                              "model named `discriminator_b`.")
 
     @model_validator(mode="after")
     def _one_adversary(self):
@@ -271,6 +283,10 @@ class NetworkOptimizersSpec(Strict):
                                                                 "(or critic's) optimizer.")
     critic: OptimizerSpec | OptimizerName | None = Field(None, description="The critic's optimizer (wgan-gp; "
                                                          "the same as `discriminator`).")
+    generator_ab: OptimizerSpec | OptimizerName | None = Field(None, description="cyclegan: generator_ab's.")
+    generator_ba: OptimizerSpec | OptimizerName | None = Field(None, description="cyclegan: generator_ba's.")
+    discriminator_a: OptimizerSpec | OptimizerName | None = Field(None, description="cyclegan: discriminator_a's.")
+    discriminator_b: OptimizerSpec | OptimizerName | None = Field(None, description="cyclegan: discriminator_b's.")
 
     @model_validator(mode="after")
     def _one_adversary(self):
@@ -295,6 +311,27 @@ class GanSpec(Strict):
                              "(Mescheder et al. 2018, StyleGAN): gamma / 2 x ||d D(x) / d x||^2 on real samples, "
                              "D's logit, added to the discriminator's loss at every step. StyleGAN2 uses 10 at "
                              "1024x1024 and less for small images. Default: none.")
+    style_mixing: float | None = Field(None, ge=0, le=1, description="gan, wgan-gp with a style-based generator "
+                                       "(spec models `mapping` and `synthesis`, called by the generator): the "
+                                       "share of generated training samples whose styles switch from one w to "
+                                       "another at a random layer (StyleGAN's mixing regularisation, 0.9 in the "
+                                       "paper), so that mixed samples are digits too. Default: 0.")
+
+
+class TranslationSpec(Strict):
+    """Loss weights of the image-to-image kinds (pix2pix, cyclegan); the adversarial loss is `train.loss`."""
+
+    l1: float | None = Field(None, ge=0, le=1e6, description="pix2pix: the weight (lambda) of the L1 distance "
+                             "between the generator's output and the target, added to its adversarial loss. "
+                             "Default: 100 (Isola et al. 2017).")
+    cycle: float | None = Field(None, ge=0, le=1e6, description="cyclegan: the weight of the cycle-consistency "
+                                "loss |G_ba(G_ab(a)) - a| + |G_ab(G_ba(b)) - b|. Default: 10 (Zhu et al. 2017).")
+    identity: float | None = Field(None, ge=0, le=1e6, description="cyclegan: the weight of the identity loss "
+                                   "|G_ab(b) - b| + |G_ba(a) - a|, which keeps colours that need no change. "
+                                   "Default: 5 (half the cycle weight, as in the paper's code).")
+    pool: int | None = Field(None, ge=0, le=10_000, description="cyclegan: the discriminators judge half of each "
+                             "batch of generated images from a pool of this many earlier ones (Shrivastava et al. "
+                             "2017). Default: 0 (no pool).")
 
 
 ShardTarget = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=300,
@@ -344,9 +381,10 @@ class TrainSpec(Strict):
             absent=("label_smoothing", "r1"), why="label_smoothing and r1 apply to kinds gan and cgan")}}},
         {"if": one_of_values("kind", ADVERSARIAL_KINDS), "then": {"properties": {"roles": presence(
             absent=("encoder", "decoder"), why="gan, cgan, wgan-gp have roles generator, discriminator, critic")}}},
-        {"if": one_of_values("kind", ["cgan"]), "then": {"properties": {"roles": presence(
-            absent=("mapping", "synthesis"), why="mapping and synthesis (a style-based generator) apply to kinds "
-                                                 "gan and wgan-gp")}}},
+        {"if": one_of_values("kind", ["cgan"]), "then": {"properties": {
+            "roles": presence(absent=("mapping", "synthesis"), why="mapping and synthesis (a style-based "
+                                                                   "generator) apply to kinds gan and wgan-gp"),
+            "gan": presence(absent=("style_mixing",), why="style_mixing applies to kinds gan and wgan-gp")}}},
         {"if": one_of_values("kind", AUTOENCODING_KINDS), "then": {"properties": {"roles": presence(
             absent=("generator", "discriminator", "critic", "mapping", "synthesis"),
             why="autoencoder and vae have roles encoder, decoder")}}},
@@ -363,6 +401,8 @@ class TrainSpec(Strict):
                                                      "gets its own copy of `optimizer`.")
     gan: GanSpec | None = Field(None, description="gan, cgan, wgan-gp: critic steps per generator step, "
                                 "gradient penalty, label smoothing, R1.")
+    translation: TranslationSpec | None = Field(None, description="pix2pix, cyclegan: the weights of the L1, "
+                                                "cycle and identity losses, and the image pool.")
     data: DataSpec = Field(default_factory=lambda: BuiltinData(source="builtin", name="digits"))
     optimizer: OptimizerSpec | Literal[_optimizer_names()] = "adam"  # type: ignore[valid-type]
     loss: LossField | None = Field(
@@ -467,9 +507,10 @@ class TrainSpec(Strict):
     @classmethod
     def _roles_of_the_kind(cls, roles, info):
         kind = info.data.get("kind")
-        if roles is None or kind not in ADVERSARIAL_KINDS + AUTOENCODING_KINDS:
+        if roles is None or kind not in ADVERSARIAL_KINDS + AUTOENCODING_KINDS + TRANSLATION_KINDS:
             return roles   # other kinds define their own roles
-        used = ("generator", "discriminator", "critic") if kind in ADVERSARIAL_KINDS else ("encoder", "decoder")
+        used = ("generator", "discriminator", "critic") if kind in ADVERSARIAL_KINDS else \
+            TRANSLATION_ROLES.get(kind, ("encoder", "decoder"))
         if kind in STYLE_KINDS:
             used += ("mapping", "synthesis")
         extra = [name for name in RolesSpec.model_fields if getattr(roles, name) is not None and name not in used]
@@ -481,10 +522,49 @@ class TrainSpec(Strict):
     @classmethod
     def _optimizers_of_adversarial_kinds(cls, optimizers, info):
         kind = info.data.get("kind")
-        if optimizers is not None and kind not in ADVERSARIAL_KINDS:
-            raise ValueError(f"`optimizers` (one per network) applies to kinds gan, cgan and wgan-gp, not {kind}; "
-                             "use `optimizer`")
+        if optimizers is not None and kind not in ADVERSARIAL_KINDS + TRANSLATION_KINDS:
+            raise ValueError(f"`optimizers` (one per network) applies to kinds gan, cgan, wgan-gp, pix2pix and "
+                             f"cyclegan, not {kind}; use `optimizer`")
+        if optimizers is not None and kind in TRANSLATION_KINDS:
+            extra = [name for name in NetworkOptimizersSpec.model_fields if getattr(optimizers, name) is not None
+                     and name not in TRANSLATION_ROLES[kind]]
+            if extra:
+                raise ValueError(f"kind {kind} has no network {extra[0]!r}; its networks are: "
+                                 f"{', '.join(TRANSLATION_ROLES[kind])}")
         return optimizers
+
+    @field_validator("translation")
+    @classmethod
+    def _translation_settings(cls, translation, info):
+        kind = info.data.get("kind")
+        if translation is None:
+            return translation
+        if kind not in TRANSLATION_KINDS:
+            raise ValueError(f"`translation` settings apply to kinds pix2pix and cyclegan, not {kind}")
+        wrong = ("l1",) if kind == "cyclegan" else ("cycle", "identity", "pool")
+        given = [name for name in wrong if getattr(translation, name) is not None]
+        if given:
+            raise ValueError(f"{given[0]} applies to kind {'pix2pix' if kind == 'cyclegan' else 'cyclegan'}, "
+                             f"not {kind}")
+        return translation
+
+    @field_validator("data")
+    @classmethod
+    def _pix2pix_reads_pairs(cls, data, info):
+        # pix2pix learns input -> target: data that gives classes (digits, class folders) or two unpaired
+        # domains has no targets to learn
+        if info.data.get("kind") == "pix2pix":
+            if data.source == "images" and getattr(data, "pairs", None) is None:
+                raise ValueError("kind pix2pix learns from pairs (input, target); source: images gives classes. "
+                                 "Give `pairs: [INPUT_FOLDER, TARGET_FOLDER]` (sub-folders of `path`, images "
+                                 "matched by file name)")
+            if data.source == "numpy" and getattr(data, "domains", None) is not None:
+                raise ValueError("kind pix2pix learns from pairs (input, target); `domains` gives two unpaired "
+                                 "sets (kind cyclegan). Give the inputs as `x` and the targets as `y`")
+            if data.source not in ("images", "numpy"):
+                raise ValueError(f"kind pix2pix learns from pairs (input, target): source numpy (arrays `x` and "
+                                 f"`y`) or images with `pairs`. Received: source={data.source!r}")
+        return data
 
     @field_validator("gan")
     @classmethod
@@ -500,6 +580,8 @@ class TrainSpec(Strict):
             raise ValueError("label_smoothing applies to kinds gan and cgan (a critic has no labels)")
         if gan.r1 is not None and kind == "wgan-gp":
             raise ValueError("r1 applies to kinds gan and cgan (wgan-gp has its gradient_penalty)")
+        if gan.style_mixing is not None and kind not in STYLE_KINDS:
+            raise ValueError(f"style_mixing applies to kinds gan and wgan-gp (a style-based generator), not {kind}")
         return gan
 
 

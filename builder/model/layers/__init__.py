@@ -15,6 +15,9 @@ A layer that reads a list of several tensors sets the class attribute
 from builder.model.layers.application import Application
 from builder.model.layers.class_token import ClassToken
 from builder.model.layers.layer_scale import LayerScale
+from builder.model.layers.learned_constant import LearnedConstant
+from builder.model.layers.modulated_conv import ModulatedConv2D
+from builder.model.layers.noise_injection import NoiseInjection
 from builder.model.layers.patch_embedding import PatchEmbedding
 from builder.model.layers.patch_merging import PatchMerging
 from builder.model.layers.position_embedding import PositionEmbedding
@@ -30,6 +33,9 @@ __all__ = [
     "Application",
     "ClassToken",
     "LayerScale",
+    "LearnedConstant",
+    "ModulatedConv2D",
+    "NoiseInjection",
     "PatchEmbedding",
     "PatchMerging",
     "PositionEmbedding",

@@ -1,4 +1,5 @@
 import keras
+from keras.src.backend.common.stateless_scope import in_stateless_scope  # (not in keras' public API)
 
 from builder.language.applications import APPLICATIONS  # the closed list of names, importable without Keras
 from builder.model.layers import _checks
@@ -65,9 +66,10 @@ class Application(keras.layers.Layer):
 
     def build(self, input_shape):
         constructor = getattr(keras.applications, self.architecture)
+        # shapes only (a drawing, a cost): variables without values, so nothing to download or load into
+        pretrained = self.weights_source == "imagenet" and not in_stateless_scope()
         try:
-            self.network = constructor(include_top=self.include_top,
-                                       weights="imagenet" if self.weights_source == "imagenet" else None,
+            self.network = constructor(include_top=self.include_top, weights="imagenet" if pretrained else None,
                                        input_shape=tuple(input_shape[1:]), pooling=self.pooling,
                                        classes=self.classes)
         except ValueError:

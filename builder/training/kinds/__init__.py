@@ -19,6 +19,7 @@ from builder.training.kinds import gan  # noqa: E402,F401  (gan, cgan, wgan-gp: 
 from builder.training.kinds import seq2seq  # noqa: E402,F401  (seq2seq: teacher forcing; greedy, beam decoding)
 from builder.training.kinds import language_model  # noqa: E402,F401  (language-model: next token; sampling)
 from builder.training.kinds import diffusion  # noqa: E402,F401  (diffusion: DDPM noise prediction; DDPM/DDIM)
+from builder.training.kinds import translation  # noqa: E402,F401  (pix2pix, cyclegan: image to image)
 
 __all__ = ["EVALUATIONS", "KINDS", "SAMPLERS", "KindMismatch", "Plan", "Request", "Samples", "evaluation",
            "sampler", "training_kind"]

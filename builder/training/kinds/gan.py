@@ -11,7 +11,11 @@ noise), then one generator update, each with its own optimizer
   `train.loss` (binary_crossentropy, default; mean_squared_error gives a
   least-squares GAN); the discriminator may end in a sigmoid (probabilities)
   or give logits. Logs d_loss, g_loss and d_accuracy (the share of real and
-  generated samples the discriminator tells apart).
+  generated samples the discriminator tells apart). With `train.gan.r1`
+  (gamma), R1 regularisation (Mescheder et al. 2018, as in StyleGAN):
+  gamma / 2 x ||d logit(D(x)) / d x||^2 on the real samples is added to the
+  discriminator's loss at every step (no lazy regularisation), through the
+  same per-backend input gradient as WGAN-GP's penalty; logs r1_penalty.
 - cgan: the generator reads (noise, label) and the discriminator (sample,
   label), the label an integer input of each; real samples keep their labels
   and generated ones get the same labels.
@@ -22,7 +26,10 @@ noise), then one generator update, each with its own optimizer
 
 After training, `report` adds the samples' diversity to summary.json and
 warns (summary `warnings`, and on stderr) about mode collapse and diverging
-losses. Samplers: `builder generate RUN -n N [--label K]`.
+losses. Samplers: `builder generate RUN -n N [--label K]`; a style-based
+generator (spec models `mapping` and `synthesis`, builder.training.kinds.style)
+also mixes styles (`--option mix=0.5`, `--option grid=mixing`); `train.gan.style_mixing` trains it
+to (StyleGAN's mixing regularisation: that share of generated samples switch w at a random layer).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from keras import ops
 from builder.errors import Location, SpecError, show
 from builder.graph.roles import network_name
 from builder.model.inspect import every_layer
+from builder.training.kinds import style
 from builder.training.kinds.base import Plan, Samples, check_options, sampler, training_kind
 from builder.training.kinds.stepping import SteppedModel, output_location, rising
 
@@ -58,10 +66,17 @@ class AdversarialModel(SteppedModel):
 
     def __init__(self, networks: dict, mode: str = "gan", loss: str = "binary_crossentropy",
                  critic_steps: int = 1, gradient_penalty: float = 10.0, label_smoothing: float = 0.0,
-                 seed=None, **kwargs):
+                 r1: float = 0.0, style_mixing: float = 0.0, style_mapping: str | None = None,
+                 style_synthesis: str | None = None, seed=None, **kwargs):
+        r1 = float(r1) if mode != "wgan-gp" else 0.0
         logs = ("d_loss", "g_loss", "w_distance", "gradient_penalty") if mode == "wgan-gp" \
-            else ("d_loss", "g_loss", "d_accuracy")
+            else ("d_loss", "g_loss", "d_accuracy") + (("r1_penalty",) if r1 else ())
         super().__init__(networks, logs, seed, **kwargs)
+        self.r1 = r1
+        # mixing regularisation: the generator's own mapping and synthesis layers, by name (so a reloaded model finds
+        # them in its reloaded generator), called with two w's per sample
+        self.style_mixing = float(style_mixing)
+        self.style_mapping, self.style_synthesis = style_mapping, style_synthesis
         self.mode = mode
         self.loss_name = loss
         self.critic_steps = int(critic_steps)
@@ -77,7 +92,9 @@ class AdversarialModel(SteppedModel):
 
     def settings(self):
         return {"mode": self.mode, "loss": self.loss_name, "critic_steps": self.critic_steps,
-                "gradient_penalty": self.gradient_penalty, "label_smoothing": self.label_smoothing}
+                "gradient_penalty": self.gradient_penalty, "label_smoothing": self.label_smoothing, "r1": self.r1,
+                "style_mixing": self.style_mixing, "style_mapping": self.style_mapping,
+                "style_synthesis": self.style_synthesis}
 
     # -- the networks' inputs: the label goes wherever a network has an integer input
     @staticmethod
@@ -87,7 +104,23 @@ class AdversarialModel(SteppedModel):
         return [labels if is_label else value for is_label in flags]
 
     def generate(self, z, labels, training):
+        if training and self.style_mixing > 0:
+            return self._mixed(z)
         return self.generator(self._inputs(self.generator_labels, z, labels), training=training)
+
+    def _mixed(self, z):
+        """StyleGAN's mixing regularisation: a share of the samples take a second w from a random layer on."""
+        mapping = self.generator.get_layer(self.style_mapping)
+        synthesis = self.generator.get_layer(self.style_synthesis)
+        layers = int(synthesis.inputs[0].shape[1])
+        size = ops.shape(z)[0]
+        first = mapping(z, training=True)
+        second = mapping(self.noise((size, self.latent)), training=True)
+        cut = keras.random.randint((size,), 1, layers, seed=self.seed_generator)
+        cut = ops.where(self.uniform((size,)) < self.style_mixing, cut, layers)   # `layers`: no switch
+        rows = ops.arange(layers)[None, :, None]
+        styles = ops.where(rows < cut[:, None, None], first[:, None, :], second[:, None, :])
+        return synthesis(styles, training=True)
 
     def judge(self, samples, labels, training):
         return self.discriminator(self._inputs(self.discriminator_labels, samples, labels), training=training)
@@ -101,8 +134,16 @@ class AdversarialModel(SteppedModel):
             return ops.mean(ops.square(target - (score if self.probabilities else ops.sigmoid(score))))
         return ops.mean(keras.losses.binary_crossentropy(target, score, from_logits=not self.probabilities))
 
+    def _logit(self, score):
+        """The discriminator's logit: R1 penalises its gradient, whether the network ends in a sigmoid or not."""
+        if not self.probabilities:
+            return score
+        p = ops.clip(score, 1e-6, 1.0 - 1e-6)
+        return ops.log(p) - ops.log(1.0 - p)
+
     def scores(self, real, fake, labels, alpha, training):
-        """The discriminator's scores of real and generated samples, and for wgan-gp the gradient penalty.
+        """The discriminator's scores of real and generated samples, and its gradient penalty: for wgan-gp
+        (||grad|| - 1)^2 between real and fake, with `r1` ||grad of the logit||^2 on the real samples.
 
         Without batch normalisation the discriminator scores every sample in one pass (the same
         result; layers that change weights as they run, such as SpectralNormalization, do it once per
@@ -111,33 +152,41 @@ class AdversarialModel(SteppedModel):
         """
         size = ops.shape(real)[0]
         interpolated = None if alpha is None else real + alpha * (fake - real)   # points between real and fake
+        at_real = self.r1 > 0 and interpolated is None   # R1: the gradient at the real samples themselves
+        selected = self._logit if at_real else (lambda scores: scores)
         if not self.batch_statistics:
             def all_scores(x):
-                samples = [real, fake] + ([x] if x is not None else [])
+                samples = [x, fake] if at_real else [real, fake] + ([x] if x is not None else [])
                 every = None if labels is None else ops.concatenate([labels] * len(samples), axis=0)
                 scores = self.judge(ops.concatenate(samples, axis=0), every, training)
-                return scores, scores[2 * size:]
+                return scores, selected(scores[:size] if at_real else scores[2 * size:])
 
-            if interpolated is None:
-                scores, gradient = all_scores(None)[0], None
+            if at_real or interpolated is not None:
+                scores, gradient = self.input_gradient(all_scores, real if at_real else interpolated)
             else:
-                scores, gradient = self.input_gradient(all_scores, interpolated)
+                scores, gradient = all_scores(None)[0], None
             real_score, fake_score = scores[:size], scores[size:2 * size]
         else:
-            real_score = self.judge(real, labels, training)
-            fake_score = self.judge(fake, labels, training)
-            gradient = None
-            if interpolated is not None:
-                def judged(x):
-                    scores = self.judge(x, labels, training)
-                    return scores, scores
+            def judged(x):
+                scores = self.judge(x, labels, training)
+                return scores, selected(scores)
 
+            gradient = None
+            if at_real:
+                real_score, gradient = self.input_gradient(judged, real)
+            else:
+                real_score = self.judge(real, labels, training)
+            fake_score = self.judge(fake, labels, training)
+            if interpolated is not None:
                 gradient = self.input_gradient(judged, interpolated)[1]
         penalty = None
         if gradient is not None:
             axes = list(range(1, len(real.shape)))
-            norms = ops.sqrt(ops.sum(ops.square(gradient), axis=axes) + 1e-12)
-            penalty = ops.mean(ops.square(norms - 1.0))
+            if at_real:
+                penalty = ops.mean(ops.sum(ops.square(gradient), axis=axes))
+            else:
+                norms = ops.sqrt(ops.sum(ops.square(gradient), axis=axes) + 1e-12)
+                penalty = ops.mean(ops.square(norms - 1.0))
         return real_score, fake_score, penalty
 
     def discriminator_loss(self, real, fake, labels, alpha, training):
@@ -154,6 +203,9 @@ class AdversarialModel(SteppedModel):
             told = ops.mean(ops.cast(real_score > threshold, "float32")) + \
                 ops.mean(ops.cast(fake_score <= threshold, "float32"))
             logs = {"d_accuracy": told / 2.0}
+            if self.r1:
+                loss = loss + 0.5 * self.r1 * penalty
+                logs["r1_penalty"] = penalty
         loss = loss + self.penalties(self.discriminator)
         return loss, {"d_loss": loss, **logs}
 
@@ -225,10 +277,10 @@ def _adversarial_plan(graph, models, data, mode: str) -> Plan:
         raise SpecError.single(graph.locate("train", "loss"), "kind wgan-gp has its own loss (the Wasserstein "
                                "estimate plus the gradient penalty)", "remove `loss`")
     loss = train.loss or "binary_crossentropy"
-    if mode != "wgan-gp" and (isinstance(loss, dict) or loss not in GAN_LOSSES):
+    if mode != "wgan-gp" and (not isinstance(loss, str) or loss not in GAN_LOSSES):
         raise SpecError.single(graph.locate("train", "loss"),
                                f"kind {mode} trains with binary_crossentropy (default) or mean_squared_error "
-                               f"(a least-squares GAN), not {show(loss)}")
+                               f"(a least-squares GAN), by name, not {show(getattr(loss, 'type', loss))}")
     if train.mixed_precision == "float16":
         raise SpecError.single(graph.locate("train", "mixed_precision"), f"kind {mode} does not scale its losses "
                                "for float16", "use mixed_precision: bfloat16, or off")
@@ -283,11 +335,33 @@ def _adversarial_plan(graph, models, data, mode: str) -> Plan:
         gradient_penalty=(settings.gradient_penalty if settings and settings.gradient_penalty is not None
                           else 10.0),
         label_smoothing=(settings.label_smoothing if settings and settings.label_smoothing is not None else 0.0),
+        r1=(settings.r1 if settings and settings.r1 is not None else 0.0),
+        **_style_mixing(graph, models, generator, settings, mode),
         seed=train.seed, name=f"{graph.name}_{mode.replace('-', '_')}")
     optimizers = {"generator": (_optimizer(train, "generator"), 1),
                   "discriminator": (_optimizer(train, "discriminator"), critic_steps)}
     return Plan(model, x, y, x_val, y_val, checked=True, optimizers=optimizers,
                 report=lambda history: report(mode, generator, x, y if labels_in else None, history, train.seed))
+
+
+def _style_mixing(graph, models, generator, settings, mode: str) -> dict:
+    """The AdversarialModel's style-mixing settings; checks a style-based generator's two networks either way."""
+    networks = style.networks(graph, models, mode) if mode != "cgan" else None
+    share = settings.style_mixing if settings and settings.style_mixing else 0.0
+    if not share:
+        return {}
+    where = graph.locate("train", "gan", "style_mixing")
+    if networks is None:
+        raise SpecError.single(where, "style_mixing needs a style-based generator: spec models `mapping` (z -> w) "
+                               "and `synthesis` (styles (layers, w_dim) -> a sample)", "see specs/stylegan.yaml")
+    called = [layer.name for layer in generator.layers]
+    if networks.mapping.name not in called or networks.synthesis.name not in called or networks.layers < 2:
+        raise SpecError.single(where, f"style_mixing: the generator must call the mapping network "
+                               f"{show(networks.mapping.name)} and the synthesis network "
+                               f"{show(networks.synthesis.name)} of at least 2 style layers (mapping -> "
+                               f"RepeatVector -> synthesis)", "see specs/stylegan.yaml")
+    return {"style_mixing": share, "style_mapping": networks.mapping.name,
+            "style_synthesis": networks.synthesis.name}
 
 
 @training_kind("gan")
@@ -390,6 +464,10 @@ def _no_label(request, kind: str):
 def _unconditional(request) -> Samples:
     kind = request.graph.spec.train.kind
     _no_label(request, kind)
+    networks = style.networks(request.graph, request.models, kind)
+    if networks is not None:
+        return style.sample(request, networks)
+    style.refuse_style_options(request)
     check_options(request, {})
     generator = request.models[network_name(request.graph, "generator", kind)]
     rng = np.random.default_rng(request.seed)

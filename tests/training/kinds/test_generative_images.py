@@ -311,7 +311,7 @@ def test_spec_checks_of_the_training_settings(tmp_path):
             else GAN_TEXT.replace("gan: {critic_steps: 2, label_smoothing: 0.1}", new)
         with pytest.raises(SpecError, match=message.replace("`", ".")):
             graph_of(tmp_path, text)
-    with pytest.raises(SpecError, match="optimizers. .one per network. applies to kinds gan, cgan and wgan-gp"):
+    with pytest.raises(SpecError, match="optimizers. .one per network. applies to kinds gan, cgan, wgan-gp, pix2pix and cyclegan"):
         graph_of(tmp_path, GAN_TEXT.replace("kind: gan", "kind: vae").replace(
             "  roles: {generator: g, discriminator: d}\n", "").replace("  gan: {critic_steps: 2, label_smoothing: 0.1}\n", ""))
     with pytest.raises(SpecError, match="optimizer 'sgd' has no argument 'beta_1'"):
