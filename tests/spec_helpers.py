@@ -86,3 +86,22 @@ def write_search_spec(tmp_path: Path, search: str = SEARCH_SPACE, name: str = "t
     path = tmp_path / name
     path.write_text(TINY_SEARCH.replace("SEARCH\n", search))
     return path
+
+
+ENCODER_DECODER = """
+name: s2s
+inputs:
+  source: {shape: [null], dtype: int32}
+  target: {shape: [null], dtype: int32}
+layers:
+  - {id: source_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: source}
+  - {id: encoder, type: LSTM, units: 16, return_state: true}
+  - {id: target_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: target}
+  - {id: decoder, type: DECODER, units: 16, return_sequences: true, inputs: {sequences: target_embed, initial_state: STATES}}
+  - {id: out, type: Dense, units: 50, activation: softmax}
+"""
+
+
+def encoder_decoder(decoder: str, states: str) -> str:
+    """A seq2seq spec whose LSTM encoder returns its states; the decoder's type and `initial_state` as given."""
+    return ENCODER_DECODER.replace("DECODER", decoder).replace("STATES", states)

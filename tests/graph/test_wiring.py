@@ -4,24 +4,10 @@ the reader, with the outputs to pick; no Keras needed."""
 from __future__ import annotations
 
 import pytest
-from spec_helpers import write_spec
+from spec_helpers import encoder_decoder, write_spec
 
 from builder.errors import SpecError
 from builder.graph import load_graph
-
-SEQ2SEQ = """
-name: s2s
-inputs:
-  source: {shape: [null], dtype: int32}
-  target: {shape: [null], dtype: int32}
-layers:
-  - {id: source_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: source}
-  - {id: encoder, type: LSTM, units: 16, return_state: true}
-  - {id: target_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: target}
-  - {id: decoder, type: LSTM, units: 16, return_sequences: true, inputs: {sequences: target_embed, initial_state: STATES}}
-  - {id: out, type: Dense, units: 50, activation: softmax}
-"""
-
 
 def problem_of(tmp_path, text):
     with pytest.raises(SpecError) as caught:
@@ -31,17 +17,17 @@ def problem_of(tmp_path, text):
 
 
 def test_initial_state_given_the_encoder_whole_asks_for_its_states(tmp_path):
-    problem = problem_of(tmp_path, SEQ2SEQ.replace("STATES", "encoder"))
+    problem = problem_of(tmp_path, encoder_decoder("LSTM", "encoder"))
     assert problem.message == ("node 'decoder' takes 'encoder' whole as initial_state, but 'encoder' (LSTM with "
                                "return_state) gives its output first, then its states")
     assert problem.hint == ('give the states only: initial_state: ["encoder[1]", "encoder[2]"] for an LSTM, '
                             '["encoder[1]"] for a GRU')
     assert (problem.location.line, problem.node) == (9, "decoder")
-    assert load_graph(write_spec(tmp_path, SEQ2SEQ.replace("STATES", '["encoder[1]", "encoder[2]"]')))
+    assert load_graph(write_spec(tmp_path, encoder_decoder("LSTM", '["encoder[1]", "encoder[2]"]')))
 
 
 def test_a_layer_reading_an_rnn_with_its_states_whole_is_told_to_pick_one(tmp_path):
-    text = SEQ2SEQ.replace("STATES", '["encoder[1]", "encoder[2]"]').replace(
+    text = encoder_decoder("LSTM", '["encoder[1]", "encoder[2]"]').replace(
         "activation: softmax}", "activation: softmax, inputs: encoder}") + "outputs: [out, decoder]\n"
     problem = problem_of(tmp_path, text)
     assert problem.message == ("node 'out' reads 'encoder' whole as an input, but 'encoder' (LSTM) gives several "

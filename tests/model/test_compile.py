@@ -11,7 +11,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from spec_helpers import build, graph_of, write_spec  # noqa: E402
+from spec_helpers import build, encoder_decoder, graph_of, write_spec  # noqa: E402
 
 from builder.errors import SpecError  # noqa: E402
 from builder.model.compile import compile_graph  # noqa: E402
@@ -390,24 +390,6 @@ def test_shapes_without_weights_allocate_nothing_and_report_the_same_errors(tmp_
 
 
 # --- wiring of nodes with several outputs (an LSTM with return_state) -------------------------------------------
-
-ENCODER_DECODER = """
-name: s2s
-inputs:
-  source: {shape: [null], dtype: int32}
-  target: {shape: [null], dtype: int32}
-layers:
-  - {id: source_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: source}
-  - {id: encoder, type: LSTM, units: 16, return_state: true}
-  - {id: target_embed, type: Embedding, input_dim: 50, output_dim: 8, inputs: target}
-  - {id: decoder, type: DECODER, units: 16, return_sequences: true, inputs: {sequences: target_embed, initial_state: STATES}}
-  - {id: out, type: Dense, units: 50, activation: softmax}
-"""
-
-
-def encoder_decoder(decoder: str, states: str) -> str:
-    return ENCODER_DECODER.replace("DECODER", decoder).replace("STATES", states)
-
 
 def test_initial_state_with_the_wrong_count_of_states_is_located_with_the_fix(tmp_path):
     """Keras builds a recurrent layer given the wrong number of initial states and fails only when training starts
