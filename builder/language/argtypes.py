@@ -519,8 +519,17 @@ def hint_for(layer_type: str, arg: str, value: Any, entry: dict) -> str | None:
         if value.lower() in ("yes", "no", "on", "off", "y", "n") and check is boolean:
             return "write true or false (YAML 1.2: yes/no/on/off are text)"
         if check in (positive_int, non_negative_int, any_int, number, positive_number, fraction):
-            return "remove the quotes to write a number"
+            return number_hint(value)
     return None
+
+
+def number_hint(text: str) -> str | None:
+    """The hint for text where a number belongs: unquote it when it is one ('0.5'); a word ('ten') gets none."""
+    try:
+        float(text)
+    except ValueError:
+        return None
+    return "remove the quotes to write a number"
 
 
 def describe(layer_type: str, arg: str, entry: dict) -> str:

@@ -219,7 +219,7 @@ def _structure_problems(document: Document, error: ValidationError) -> list[Prob
                 if len(choices) >= 9:   # the message says "one of N names": the hint lists them
                     hint = f"{hint + ' ' if hint else ''}{_name_list(choices)}"
             if e["type"] in ("int_type", "float_type") and isinstance(value, str):
-                hint = hint or "remove the quotes to write a number"
+                hint = hint or argtypes.number_hint(value)
             if e["type"] == "bool_type" and isinstance(value, str):
                 hint = "write true or false (YAML 1.2: yes/no/on/off are text)"
         message = f"expected {' or '.join(expectations)}. Received: {received}"

@@ -47,8 +47,14 @@ def _parameters_inside(schema):
     if isinstance(out.get("items"), dict):
         out["items"] = {"anyOf": [out["items"], PARAMETER]}
     if "properties" in out:
-        out["properties"] = {key: {"anyOf": [value, PARAMETER]} for key, value in out["properties"].items()}
+        out["properties"] = {key: _or_parameter(value) for key, value in out["properties"].items()}
     return out
+
+
+def _or_parameter(value: dict) -> dict:
+    """`value` or `${...}`, its description kept on top (for hover, and for tools that read it there)."""
+    lifted = {"description": value["description"]} if isinstance(value, dict) and "description" in value else {}
+    return {**lifted, "anyOf": [value, PARAMETER]}
 
 
 def _arg_schema(layer: str, name: str, entry: dict, placeholders: bool = True) -> dict:
@@ -156,7 +162,7 @@ def _layer_node(layer: dict) -> dict:
 
 def _optimizer_variants(pydantic_schema: dict) -> list[dict]:
     """One closed variant per optimizer, with its Keras constructor arguments typed as the parser checks them
-    (no `${...}`: optimizer arguments take no parameters). Without `type` a mapping is the default optimizer."""
+    (`${...}` is added with the rest of train:, `_train_only`). Without `type` a mapping is the default optimizer."""
     default = OptimizerSpec.model_fields["type"].default
     variants = []
     for name, args in sorted(catalogue().optimizers.items()):
@@ -183,6 +189,34 @@ def _close_keyed_mappings(node) -> None:
             _close_keyed_mappings(value)
 
 
+def _referenced(node) -> set[str]:
+    """The names of the $defs that `node` refers to directly."""
+    if isinstance(node, list):
+        return set().union(*map(_referenced, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    ref = node.get("$ref", "")
+    found = {ref.split("/")[2]} if ref.startswith("#/$defs/") else set()
+    return found.union(*(_referenced(value) for key, value in node.items() if key != "$ref"))
+
+
+def _train_only(schema: dict) -> set[str]:
+    """The $defs the `train:` section uses and the rest of a spec does not (layer nodes, initialisers: shared)."""
+    defs = schema["$defs"]
+
+    def closure(names: set[str]) -> set[str]:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo += _referenced(defs[name])
+        return seen
+
+    rest = {key: value for key, value in schema["properties"].items() if key != "train"}
+    return closure(_referenced(schema["properties"]["train"])) - closure(_referenced(rest)) - {"Placeholder"}
+
+
 def spec_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a builder spec."""
     schema = Spec.model_json_schema(by_alias=True)
@@ -196,6 +230,8 @@ def spec_schema() -> dict:
     optimizer = defs["OptimizerSpec"]
     defs["OptimizerSpec"] = {"description": optimizer["description"], "oneOf": _optimizer_variants(optimizer)}
     schema = diagram.referenced(schema)
+    for name in _train_only(schema):   # `${...}` anywhere in train: (builder.graph.train_values fills it)
+        schema["$defs"][name] = _parameters_inside(schema["$defs"][name])
     _close_keyed_mappings(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID

@@ -254,6 +254,30 @@ def test_the_schema_accepts_what_parse_accepts(case, validator, tmp_path):
     assert [e.message for e in validator.iter_errors(data)] == []
 
 
+# `${...}` in train: is filled from params before parse (builder.graph.train_values), so an editor must not flag it
+TRAIN_PLACEHOLDERS = {
+    "epochs": {"epochs": "${epochs}"},
+    "a learning rate expression": {"optimizer": {"type": "adam", "learning_rate": "${1e-3 * batch / 32}"}},
+    "a data setting": {"data": {"source": "builtin", "name": "iris", "validation_split": "${split}"}},
+    "a phase's epochs": {"phases": [{"epochs": "${epochs}"}]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_PLACEHOLDERS))
+def test_the_schema_accepts_parameters_in_train_as_validate_does(case, validator, tmp_path):
+    import yaml
+
+    from builder.graph import load_graph
+
+    data = _spec(params={"epochs": 2, "batch": 64, "split": 0.25}, train={**TRAIN, **TRAIN_PLACEHOLDERS[case]})
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    load_graph(path)   # validate's stages: no SpecError
+    assert [e.message for e in validator.iter_errors(data)] == []
+    data["train"]["epochs" if "epochs" in data["train"] else "loss"] = "${epochs"   # not a placeholder: refused
+    assert not validator.is_valid(data)
+
+
 # --- every spec the project ships, against the schema editors use -------------------------------------------
 
 LIBRARY_SPECS = sorted(p.relative_to(ROOT).as_posix() for p in [*(ROOT / "specs").rglob("*.yaml"),
