@@ -16,7 +16,7 @@ synthetic token sequences. For each, in a fresh process per measurement:
 
 Samples per second is the median over epochs after the first (tracing and
 compilation), validation included in both; peak memory is the child's max RSS.
-Run: `python bench/train_speed.py [--epochs 6] [--tiny]`; writes bench/results/train.md.
+Run: `python bench/train_speed.py [--epochs 20] [--tiny]`; writes bench/results/train.md.
 """
 
 from __future__ import annotations
@@ -152,14 +152,14 @@ def hand_pipeline(x, y, batch: int, training: bool):
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
-def builder_rate(spec_path: Path, folder: Path) -> float:
-    """`builder train` on a spec, as the CLI runs it; its samples/s from summary.json."""
+def builder_run(spec_path: Path, folder: Path, clock) -> bool:
+    """`builder train` on a spec, as the CLI runs it, timed by `clock`; whether it trained with XLA."""
     from builder.graph import load_graph
     from builder.training.run import TrainOptions, train
 
     graph = load_graph(spec_path)
-    run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False))
-    return json.loads(run.summary.read_text())["samples_per_second"]
+    run = train(graph, spec_path, TrainOptions(out=folder / "run", verbose=0, diagram=False, callbacks=[clock]))
+    return json.loads(run.summary.read_text())["jit_compile"]["jit_compile"]
 
 
 def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> dict:
@@ -182,6 +182,7 @@ def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> di
         model = by_hand(workload)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         clock = Throughput(len(dataset.x_train))
+        xla = bool(model.jit_compile)
         if mode == "keras":   # what most people write: NumPy arrays straight into fit
             feed = {"x": dataset.x_train, "y": dataset.y_train, "batch_size": batch,
                     "validation_data": (dataset.x_val, dataset.y_val)}
@@ -189,11 +190,25 @@ def measure(workload: str, mode: str, tiny: bool, epochs: int, batch: int) -> di
             feed = {"x": hand_pipeline(dataset.x_train, dataset.y_train, batch, True),
                     "validation_data": hand_pipeline(dataset.x_val, dataset.y_val, batch, False)}
         model.fit(**feed, epochs=epochs, verbose=0, callbacks=[clock])
-        rate = clock.samples_per_second()
     else:
-        rate = builder_rate(spec_path, folder)
+        from builder.training.callbacks import Throughput
+
+        clock = Throughput(train_samples(spec_path, folder))
+        xla = builder_run(spec_path, folder, clock)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"samples_per_second": rate, "peak_mb": peak_mb}
+    seconds = clock.epoch_seconds
+    return {"samples_per_second": clock.samples_per_second(), "peak_mb": peak_mb, "xla": xla,
+            "first_epoch_s": seconds[0], "whole_run": clock.samples * len(seconds) / sum(seconds)}
+
+
+def train_samples(spec_path: Path, folder: Path) -> int:
+    """The training split's size, as builder's run will draw it."""
+    from builder.errors import Location
+    from builder.language.spec import TrainSpec
+    from builder.training.data import load_data
+
+    train = TrainSpec.model_validate(yaml.safe_load(spec_path.read_text())["train"])
+    return len(load_data(train.data, folder, Location(), seed=0).x_train)
 
 
 MODES = [("keras", "plain `model.fit` on NumPy arrays (hand-written)"),
@@ -208,7 +223,8 @@ WORKLOADS = [("lenet", "LeNet-5, digits 8x8x1 (1,437 train)", 32),
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=20, help="about a minute a run: long enough for the choices "
+                        "a run makes at its start (XLA: builder.training.xla) to pay back, or not")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per measurement; the median is kept")
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "MODE"), help=argparse.SUPPRESS)
@@ -232,13 +248,18 @@ def main() -> None:
                            "--batch", str(batch)] + (["--tiny"] if args.tiny else [])
                 done = subprocess.run(command, capture_output=True, text=True, check=True)
                 runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
-        results = {mode: {"samples_per_second": statistics.median(r["samples_per_second"] for r in runs[mode]),
-                          "peak_mb": statistics.median(r["peak_mb"] for r in runs[mode])} for mode, _ in modes}
-        base = results.get("keras", results[modes[0][0]])["samples_per_second"]
+        results = {mode: {key: statistics.median(r[key] for r in runs[mode])
+                          for key in ("samples_per_second", "whole_run", "first_epoch_s", "peak_mb")}
+                   for mode, _ in modes}
+        base = results.get("keras", results[modes[0][0]])
         hand = results.get("pipeline", results[modes[0][0]])["samples_per_second"]
         for mode, label in modes:
-            rate, peak = results[mode]["samples_per_second"], results[mode]["peak_mb"]
-            lines.append(f"| {title} | {label} | {rate:,.0f} | {rate / base:.2f} | {rate / hand:.2f} | {peak:,.0f} |")
+            rate, whole = results[mode]["samples_per_second"], results[mode]["whole_run"]
+            xla = sum(r["xla"] for r in runs[mode])
+            lines.append(f"| {title} | {label} | {rate:,.0f} | {rate / base['samples_per_second']:.2f} | "
+                         f"{rate / hand:.2f} | {whole:,.0f} | {whole / base['whole_run']:.2f} | "
+                         f"{results[mode]['first_epoch_s']:.1f} | {xla} of {len(runs[mode])} | "
+                         f"{results[mode]['peak_mb']:,.0f} |")
             print(lines[-1], flush=True)
     text = "\n".join([
         "# Training throughput: builder against a plain hand-written fit",
@@ -249,10 +270,13 @@ def main() -> None:
         f"after the first, then the median of {args.repeats} fresh processes, run round-robin; ratios against the "
         "hand-written `model.fit` on NumPy arrays (what most people write) and against the same model fed by a "
         "hand-written cached, prefetched `tf.data` pipeline, in the same run. builder's time includes its "
-        "per-epoch backup and checkpoint.",
+        "per-epoch backup and checkpoint. The whole-run columns count every epoch, the first included (tracing, "
+        "compilation and, for builder's `jit_compile: auto`, the XLA probe: builder.training.xla); XLA: in how "
+        "many of the processes the run trained with XLA.",
         "",
-        "| workload | how | samples/s | vs plain fit | vs hand tf.data | peak MB |",
-        "|---|---|---:|---:|---:|---:|",
+        "| workload | how | samples/s | vs plain fit | vs hand tf.data | whole run samples/s | whole run vs plain fit "
+        "| first epoch s | XLA | peak MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *lines, ""])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -198,6 +198,14 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     done = _backup_epoch(run)   # epochs finished before an interruption (resume): their phases are done
+    probe = None
+    if (train.jit_compile == "auto" and train.kind == "supervised" and distributed.mode == "one_device"
+            and adapter.probes_xla()):
+        from builder.training.xla import XlaProbe
+
+        probe = XlaProbe(steps, epochs - done,
+                         say=print if verbose else (lambda line: None))
+        callbacks.append(probe)   # last: its timing of a call includes no other callback's work
     freezing, first = [], None
     try:
         arguments = fit_arguments(plan.x, plan.y, plan.x_val, plan.y_val, batch_size, train.data.shuffle, data_seed,
@@ -254,6 +262,7 @@ def _train_into(graph: Graph, run: RunFolder, options: TrainOptions, spec_dir: P
         "samples": {"train": sample_count(plan.x), "validation": sample_count(plan.x_val)},
         "parameters": int(plan.model.count_params()), "backend": keras.backend.backend(), "device": device(),
         "steps_per_execution": steps_per_execution,
+        "jit_compile": _jit_choice(train, plan.model, probe),
         "distribute": distributed.summary(),
         "data": data.description, "classes": data.classes,
         # builder's own layers register on import: plain Keras cannot reopen the model without it
@@ -357,6 +366,14 @@ def _compile(plan, train: TrainSpec, phase: Phase, steps: int, steps_per_executi
     weights = {out: train.loss_weights.get(out, 1.0) for out in plan.model.output_names} if train.loss_weights else None
     plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=weights,
                        jit_compile=train.jit_compile, steps_per_execution=steps_per_execution)
+
+
+def _jit_choice(train: TrainSpec, model, probe) -> dict:
+    """summary.json's `jit_compile`: the setting the run trained with, and why."""
+    if probe is not None:
+        return probe.choice
+    why = "set in the spec" if train.jit_compile != "auto" else f"Keras' auto on {keras.backend.backend()}"
+    return {"jit_compile": bool(model.jit_compile), "why": why}
 
 
 def _with_rate(spec: OptimizerSpec | str, rate) -> OptimizerSpec | str:

@@ -422,12 +422,17 @@ class TrainSpec(Strict):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=65_536)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seeds shuffling, initialisation and "
-                             "dropout; with it a CPU run repeats exactly.")
+                             "dropout; with it a CPU run repeats exactly (where `jit_compile: auto` times XLA, repeats that chose the "
+                             "same path: summary.json says which; set jit_compile to fix it).")
     early_stopping: EarlyStoppingSpec | None = None
     reduce_lr_on_plateau: ReduceLROnPlateauSpec | None = None
     mixed_precision: Literal["off", "float16", "bfloat16"] = Field(
         "off", description="Compute in float16/bfloat16 with float32 weights (GPUs with tensor cores).")
-    jit_compile: bool | Literal["auto"] = Field("auto", description="XLA compilation; auto lets Keras decide.")
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto", description="XLA compilation. auto: on TensorFlow without a GPU, a supervised run long enough to "
+                            "pay a compilation back times its first steps without XLA and with, and keeps the "
+                            "faster (summary.json says which and why); elsewhere Keras decides (XLA on JAX and "
+                            "on GPUs).")
     steps_per_execution: Annotated[int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
         "auto", description="Batches per compiled call. auto: 8 where it was measured to pay off (kind: "
                             "supervised on TensorFlow and JAX; bench/RESULTS.md), else 1 (PyTorch allows only 1).")

@@ -19,6 +19,7 @@ Each adapter module has the same functions (`ADAPTER_FUNCTIONS`; a test checks e
                                        (x, y: arrays or their lists/dicts; weights: (train, val) sample weights)
     augment_training(arguments, augment) -> dict    train.augment on the training batches only
     callbacks(run) -> list             backend-only callbacks (none now: builder.training.tensorboard serves all)
+    probes_xla() -> bool               whether `jit_compile: auto` times XLA against none (builder.training.xla)
     gradients(model, loss_fn, variables), input_gradient(model, fn, x),
     apply_gradients(optimizer, grads, variables)    the custom steps of the GAN kinds (kinds/stepping.py)
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 ADAPTER_FUNCTIONS = ("device", "reopened", "set_seed", "distribute", "fit_arguments", "augment_training",
-                     "callbacks", "gradients", "input_gradient", "apply_gradients")
+                     "callbacks", "probes_xla", "gradients", "input_gradient", "apply_gradients")
 
 
 @dataclass

@@ -134,6 +134,10 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
     return args
 
 
+def probes_xla() -> bool:
+    return False   # JAX compiles every step with XLA; without it the step runs op by op
+
+
 def callbacks(run) -> list:
     return []   # TensorBoard logs are builder.training.tensorboard's, the same on every backend
 

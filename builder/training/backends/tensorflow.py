@@ -76,6 +76,12 @@ def _tuples(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def probes_xla() -> bool:
+    """`jit_compile: auto` times the run's first steps with and without XLA (builder.training.xla) on a CPU;
+    with a GPU, Keras' own `auto` (XLA where the model allows it) stands."""
+    return not tf.config.list_physical_devices("GPU")
+
+
 def callbacks(run) -> list:
     return []   # TensorBoard logs are builder.training.tensorboard's, the same on every backend
 

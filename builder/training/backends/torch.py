@@ -44,6 +44,10 @@ def fit_arguments(x, y, x_val, y_val, batch_size: int, shuffle: bool, seed: int 
     return args
 
 
+def probes_xla() -> bool:
+    return False   # Keras' PyTorch trainer has no XLA path
+
+
 def callbacks(run) -> list:
     return []   # TensorBoard logs are builder.training.tensorboard's, the same on every backend
 
