@@ -16,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # reading order; files not named here follow in alphabetical order
 ORDER = ["cli", "render", "validate", "build", "train", "gpu_train", "transfer_digits", "augment_digits", "vit_digits",
-         "search_lenet", "autoencoder_vae", "cgan", "diffusion", "stylegan", "seq2seq", "language_model"]
+         "search_lenet", "autoencoder_vae", "cgan", "diffusion", "stylegan", "pix2pix", "cyclegan", "seq2seq",
+         "language_model"]
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^):/]+)\)")   # a picture by a relative file name
 
