@@ -18,7 +18,8 @@ from spec_helpers import TESTS
 
 BACKENDS = ("tensorflow", "jax", "torch")
 EVERY_BACKEND = {"model/test_layers.py", "model/test_losses.py", "training/test_run.py",
-                 "training/test_tensorboard.py", "training/test_named_data.py", "runs/test_evaluate_predict.py"}
+                 "training/test_tensorboard.py", "training/test_named_data.py", "runs/test_evaluate_predict.py",
+                 "training/kinds/test_translation.py"}
 
 
 def pytest_addoption(parser):
