@@ -108,9 +108,13 @@ def measure(workload: str, precision: str, mode: str, samples: int, epochs: int,
                       validation_data=(dataset.x_val, dataset.y_val), callbacks=[clock])
             rate = clock.samples_per_second()
         else:
-            from train_speed import builder_rate
+            from train_speed import builder_run, train_samples
 
-            rate = builder_rate(spec_path, folder)
+            from builder.training.callbacks import Throughput
+
+            clock = Throughput(train_samples(spec_path, folder))
+            builder_run(spec_path, folder, clock)
+            rate = clock.samples_per_second()
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return {"samples_per_second": rate, "device": adapter().device(), "backend": keras.backend.backend()}
